@@ -1,0 +1,61 @@
+"""Authenticate users from access tokens, following Django's authentication-backend contract."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.backends import BaseBackend
+from django.http import HttpRequest
+
+from . import revocation
+from .conf import conf
+from .exceptions import TokenError, TokenRevoked
+from .tokens import ACCESS, Token, decode
+
+
+def verify_access(raw: str | bytes) -> tuple[Token, Any | None]:
+    """Verify an access token and check revocation; return it and, if cached, its user.
+
+    Raises :class:`~jwtauth.exceptions.TokenError` (or a subclass) for any unusable token.
+    """
+    token = decode(raw, ACCESS)
+    user = revocation.check(token, with_user=bool(conf.USER_CACHE))
+    if conf.USER_CACHE and (user is None or not getattr(user, "is_active", True)):
+        raise TokenRevoked("The user of this token is no longer active.")
+    return token, user
+
+
+def user_for(token: Token) -> Any | None:
+    """Return the active user a verified token names, or ``None``."""
+    user = revocation.load_user(token.sub)
+    if user is None or not getattr(user, "is_active", True):
+        return None
+    return user
+
+
+class JWTBackend(BaseBackend):
+    """Authenticate ``authenticate(request, token=...)`` calls with a jwtauth access token."""
+
+    def authenticate(  # type: ignore[override]
+        self, request: HttpRequest | None, token: str | bytes | None = None, **kwargs: Any
+    ) -> Any | None:
+        """Return the user of a valid, unrevoked access token of an active user, else ``None``."""
+        if token is None:
+            return None
+        try:
+            verified, user = verify_access(token)
+        except TokenError:
+            return None
+        return user if user is not None else user_for(verified)
+
+    def get_user(self, user_id: Any) -> Any | None:
+        """Return the active user with primary key ``user_id``, or ``None``."""
+        try:
+            user = revocation.load_user(str(user_id))
+        except TokenError:
+            return None
+        return user if user is not None and self.user_can_authenticate(user) else None
+
+    def user_can_authenticate(self, user: Any) -> bool:
+        """Reject inactive users, as Django's ``ModelBackend`` does."""
+        return getattr(user, "is_active", True) is not False

@@ -1,0 +1,105 @@
+"""Read jwtauth's settings from ``django.conf.settings`` each time they are used.
+
+Every value is looked up at call time, so ``override_settings`` and pytest-django's
+``settings`` fixture reach it (the peers that freeze settings at import make tests reload
+modules). Work derived from settings (parsed keys, say) is memoised with :func:`derived`
+and forgotten on Django's ``setting_changed`` signal.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+PREFIX = "JWTAUTH_"
+
+DEFAULTS: dict[str, Any] = {
+    "ALGORITHM": "HS256",
+    "SECRET_KEY": "",
+    "SECRET_KEY_FALLBACKS": [],
+    "PRIVATE_KEY": "",
+    "PUBLIC_KEY": "",
+    "PUBLIC_KEY_FALLBACKS": [],
+    "ACCESS_TOKEN_LIFETIME": timedelta(hours=1),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
+    "ISSUER": "jwtauth",
+    "AUDIENCE": "jwtauth",
+    "LEEWAY": 0,
+    "EXTRA_CLAIMS": None,
+    "MAX_TOKEN_LENGTH": 4096,
+    "CACHE": "default",
+    "CACHE_RETRY_AFTER": 5.0,
+    "NEGATIVE_CACHE_TIMEOUT": 300,
+    "USER_CACHE": False,
+    "USER_CACHE_TIMEOUT": 60,
+    "COOKIES": False,
+    "ACCESS_COOKIE": "auth_token",
+    "REFRESH_COOKIE": "refresh_token",
+    "COOKIE_SECURE": True,
+    "COOKIE_SAMESITE": "Strict",
+    "COOKIE_DOMAIN": None,
+    "REFRESH_COOKIE_PATH": None,
+    "LOGIN_FAILURE_LIMIT": 5,
+    "LOGIN_IP_FAILURE_LIMIT": 50,
+    "LOGIN_FAILURE_WINDOW": 300,
+    "REFRESH_REUSE_GRACE": 0,
+    "JWKS_MAX_AGE": 3600,
+    "X_XSS_PROTECTION": "0",
+    "MAX_BODY_SIZE": 16384,
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+_derived: list[Any] = []
+
+
+class JWTAuthSettings:
+    """Expose every ``JWTAUTH_*`` setting as an attribute, with its default."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown jwtauth setting: {name}")
+        return getattr(settings, PREFIX + name, DEFAULTS[name])
+
+    @property
+    def access_lifetime(self) -> int:
+        """Return the access-token lifetime in whole seconds."""
+        return _seconds(self.ACCESS_TOKEN_LIFETIME)
+
+    @property
+    def refresh_lifetime(self) -> int:
+        """Return the refresh-token (and session) lifetime in whole seconds."""
+        return _seconds(self.REFRESH_TOKEN_LIFETIME)
+
+
+def _seconds(value: timedelta | float) -> int:
+    if isinstance(value, timedelta):
+        return int(value.total_seconds())
+    return int(value)
+
+
+def derived(func: F) -> F:
+    """Memoise ``func`` until any ``JWTAUTH_*`` (or ``SECRET_KEY``/``CACHES``) setting changes."""
+    cached = functools.cache(func)
+    _derived.append(cached)
+    return cached  # type: ignore[return-value]
+
+
+def forget_derived() -> None:
+    """Drop every memoised value built from settings."""
+    for cached in _derived:
+        cached.cache_clear()
+
+
+@receiver(setting_changed)
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX) or setting in {"SECRET_KEY", "CACHES", "AUTH_USER_MODEL"}:
+        forget_derived()
+
+
+conf = JWTAuthSettings()

@@ -1,0 +1,62 @@
+"""Authenticate Django REST Framework requests with jwtauth access tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
+
+from .. import credentials
+from ..backends import user_for, verify_access
+from ..exceptions import PermissionDenied, TokenError
+from ..views import enforce_csrf
+
+
+class JWTAuthentication(BaseAuthentication):
+    """Return ``(user, token)`` for a valid access token; share the middleware's work if any."""
+
+    def authenticate(self, request: Request) -> tuple[Any, Any] | None:
+        """Authenticate from the header (or the access cookie), reusing the middleware's result."""
+        django_request = request._request
+        token = getattr(django_request, "auth", None)
+        if token is not None:
+            user = django_request.user
+        else:
+            error = getattr(django_request, "jwtauth_error", None)
+            if error is not None:
+                raise exceptions.AuthenticationFailed(str(error.detail), code=error.code)
+            token, user = self._verify(django_request)
+            if token is None:
+                return None
+        if not getattr(user, "is_active", False):
+            raise exceptions.AuthenticationFailed("The user of this token is no longer active.")
+        if getattr(django_request, "jwtauth_source", None) == credentials.COOKIE:
+            self._enforce_csrf(request)
+        return user, token
+
+    @staticmethod
+    def _verify(django_request: Any) -> tuple[Any, Any]:
+        try:
+            credential = credentials.find(django_request)
+            if credential is None:
+                return None, None
+            django_request.jwtauth_source = credential.source
+            token, user = verify_access(credential.raw)
+        except TokenError as e:
+            raise exceptions.AuthenticationFailed(str(e.detail), code=e.code) from e
+        return token, user if user is not None else user_for(token)
+
+    @staticmethod
+    def _enforce_csrf(request: Request) -> None:
+        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            return
+        try:
+            enforce_csrf(request._request)
+        except PermissionDenied as e:
+            raise exceptions.PermissionDenied(str(e.detail)) from e
+
+    def authenticate_header(self, request: Request) -> str:
+        """Answer 401 (not 403) with ``WWW-Authenticate: Bearer`` for failed authentication."""
+        return 'Bearer error="invalid_token"'

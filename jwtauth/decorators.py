@@ -1,0 +1,63 @@
+"""Require a valid access token on plain Django views: 401 JSON, never a login redirect."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from asgiref.sync import iscoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+from . import responses
+from .exceptions import JWTAuthError, NotAuthenticated, TokenRevoked
+
+V = TypeVar("V", bound=Callable[..., Any])
+
+
+def authentication_error(request: HttpRequest) -> JWTAuthError | None:
+    """Return why ``request`` is not token-authenticated to an active user, or ``None``."""
+    error: JWTAuthError | None = getattr(request, "jwtauth_error", None)
+    if error is not None:
+        return error
+    if getattr(request, "auth", None) is None:
+        return NotAuthenticated()
+    if not request.user.is_authenticated:
+        return TokenRevoked("The user of this token is no longer active.")
+    return None
+
+
+def jwt_required(view: V) -> V:
+    """Answer 401 JSON unless the request carries a valid access token of an active user."""
+    if iscoroutinefunction(view):
+
+        @functools.wraps(view)
+        async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            from asgiref.sync import sync_to_async
+
+            error = await sync_to_async(authentication_error)(request)
+            if error is not None:
+                return responses.error(error)
+            return await view(request, *args, **kwargs)
+
+        return async_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        error = authentication_error(request)
+        if error is not None:
+            return responses.error(error)
+        return view(request, *args, **kwargs)  # type: ignore[no-any-return]
+
+    return wrapper  # type: ignore[return-value]
+
+
+class JWTRequiredMixin:
+    """Class-based-view mixin: answer 401 JSON unless a valid access token was presented."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        """Check the token before dispatching to the handler."""
+        error = authentication_error(request)
+        if error is not None:
+            return responses.error(error)
+        return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]

@@ -1,0 +1,78 @@
+"""Read request bodies (JSON or form-encoded) with a size limit and typed fields."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import HttpRequest
+from django.http.multipartparser import MultiPartParserError
+
+from .conf import conf
+from .exceptions import BadRequest, PayloadTooLarge
+
+FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
+TRUE_VALUES = frozenset({"true", "1", "on", "yes"})
+
+
+def _body(request: HttpRequest) -> bytes:
+    limit = int(conf.MAX_BODY_SIZE)
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError as e:
+        raise BadRequest("The Content-Length header is not a number.") from e
+    if declared > limit:
+        raise PayloadTooLarge()
+    try:
+        body = request.body
+    except RequestDataTooBig as e:
+        raise PayloadTooLarge() from e
+    if len(body) > limit:
+        raise PayloadTooLarge()
+    return body
+
+
+def read(request: HttpRequest) -> dict[str, Any]:
+    """Return the body's fields as a dict; an empty body is an empty dict."""
+    body = _body(request)
+    if not body:
+        return {}
+    content_type = request.content_type or ""
+    if content_type in FORM_TYPES:
+        try:
+            return request.POST.dict()
+        except (SuspiciousOperation, MultiPartParserError, ValueError) as e:
+            raise BadRequest("The form body is malformed.") from e
+    if content_type == "application/json" or content_type.endswith("+json") or not content_type:
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as e:
+            raise BadRequest("The body is not valid UTF-8 JSON.") from e
+        if not isinstance(data, dict):
+            raise BadRequest("The JSON body must be an object.")
+        return data
+    raise BadRequest("Send the body as JSON or as a form.")
+
+
+def string(data: dict[str, Any], name: str, max_length: int = 4096) -> str:
+    """Return the required string field ``name``, or raise :class:`BadRequest`."""
+    value = data.get(name)
+    if not isinstance(value, str) or not value:
+        raise BadRequest(f"The field '{name}' is required and must be a string.")
+    if len(value) > max_length or "\x00" in value:
+        raise BadRequest(f"The field '{name}' is not acceptable.")
+    return value
+
+
+def optional_string(data: dict[str, Any], name: str, max_length: int = 4096) -> str | None:
+    """Return the string field ``name`` when present, ``None`` when absent."""
+    if data.get(name) in (None, ""):
+        return None
+    return string(data, name, max_length)
+
+
+def flag(data: dict[str, Any], name: str) -> bool:
+    """Return the boolean field ``name`` (JSON true or a form's "true"/"1"/"on")."""
+    value = data.get(name)
+    return value is True or (isinstance(value, str) and value.lower() in TRUE_VALUES)

@@ -1,0 +1,374 @@
+"""Answer "is this token dead?" in one cache round trip, and write revocations.
+
+Layered like Django's ``cached_db`` sessions: the database is the truth and the cache sits in
+front of it. A lookup is one ``get_many`` (MGET) of three keys, the token's ``jti``, its session
+and its user's cutoff (plus the user itself when ``JWTAUTH_USER_CACHE`` is on); only misses
+read the database, in one query, and fill the cache with ``add`` so that a stale "not revoked"
+can never overwrite a revocation written meanwhile. Revocations write the database first and
+then ``set`` the cache. A cache that fails is bypassed for ``JWTAUTH_CACHE_RETRY_AFTER`` seconds
+(a small circuit breaker), so that requests fall back to the database instead of each waiting
+for a connect timeout; a per-process cache is never used at all, since it cannot carry a
+revocation to the other workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.cache import BaseCache, caches
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
+
+from . import signals
+from .checks import UNSHARED_CACHES
+from .conf import conf, derived
+from .exceptions import TokenError, TokenRevoked
+from .models import RevokedToken, TokenSession, UserCutoff
+from .tokens import Token, now
+
+logger = logging.getLogger("jwtauth")
+
+DEAD = -1  # session value: revoked or unknown
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def token_key(jti: str) -> str:
+    """Return the cache key of a token's revoked flag (1 revoked, 0 not)."""
+    return f"jwtauth:t:{jti}"
+
+
+def session_key(sid: str) -> str:
+    """Return the cache key of a session's start time in µs, or ``DEAD``."""
+    return f"jwtauth:s:{sid}"
+
+
+def cutoff_key(user_id: object) -> str:
+    """Return the cache key of a user's cutoff in µs (0 for none)."""
+    return f"jwtauth:c:{user_id}"
+
+
+def user_key(user_id: object) -> str:
+    """Return the cache key of a cached user object (``JWTAUTH_USER_CACHE``)."""
+    return f"jwtauth:u:{user_id}"
+
+
+def micros(moment: datetime) -> int:
+    """Return ``moment`` as whole microseconds since the epoch."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+class _CacheGate:
+    """Hand out the cache while it works; after a failure, route around it for a while."""
+
+    def __init__(self) -> None:
+        self.down_until = 0.0
+        self.pending: dict[str, int | None] = {}
+        self.lock = threading.Lock()
+
+    def trip(self, error: Exception, action: str) -> None:
+        """Stop using the cache for ``JWTAUTH_CACHE_RETRY_AFTER`` seconds."""
+        if time.monotonic() >= self.down_until:
+            logger.warning(
+                "jwtauth cache unavailable during %s (%s); using the database for %ss",
+                action,
+                error.__class__.__name__,
+                conf.CACHE_RETRY_AFTER,
+            )
+        self.down_until = time.monotonic() + float(conf.CACHE_RETRY_AFTER)
+
+    def reset(self) -> None:
+        """Forget failures and pending writes (tests and settings changes)."""
+        self.down_until = 0.0
+        with self.lock:
+            self.pending.clear()
+
+
+gate = _CacheGate()
+
+
+@derived
+def _shared_alias() -> str | None:
+    from django.conf import settings
+
+    backend = settings.CACHES.get(conf.CACHE, {}).get("BACKEND")
+    return None if backend in UNSHARED_CACHES else conf.CACHE
+
+
+def get_cache() -> BaseCache | None:
+    """Return the shared cache, or ``None`` when it is per-process or currently failing."""
+    alias = _shared_alias()
+    if alias is None or time.monotonic() < gate.down_until:
+        return None
+    cache = caches[alias]
+    if gate.pending:
+        _replay(cache)
+    return cache
+
+
+def _replay(cache: BaseCache) -> None:
+    # Revocations whose cache write failed are written again once the cache is back, so a
+    # "not revoked" entry that survived the outage cannot outlive the revocation.
+    with gate.lock:
+        pending, gate.pending = gate.pending, {}
+    for key, value in pending.items():
+        _write(cache, key, value, conf.refresh_lifetime)
+
+
+def _write(cache: BaseCache | None, key: str, value: int | None, ttl: int) -> None:
+    if cache is None:
+        if _shared_alias() is not None:
+            with gate.lock:
+                gate.pending[key] = value
+        return
+    try:
+        if value is None:
+            cache.delete(key)
+        else:
+            cache.set(key, value, ttl)
+    except Exception as e:
+        gate.trip(e, "a revocation write")
+        with gate.lock:
+            gate.pending[key] = value
+
+
+def _remaining(token: Token) -> int:
+    return max(1, token.exp - int(now().timestamp()))
+
+
+def _keys(token: Token, with_user: bool) -> list[str]:
+    keys = [token_key(token.jti), session_key(token.sid), cutoff_key(token.sub)]
+    if with_user:
+        keys.append(user_key(token.sub))
+    return keys
+
+
+def _is_dead(t: Any, s: Any, c: Any) -> bool:
+    if t == 1 or s == DEAD:
+        return True
+    # A session that started before the user's cutoff is dead with all its tokens.
+    return s is not None and c is not None and c > s
+
+
+def _state_from_db(token: Token) -> tuple[int, int, int]:
+    cutoff = UserCutoff.objects.filter(user_id=OuterRef("user_id")).values("cutoff")[:1]
+    rows = list(
+        TokenSession.objects.filter(sid=token.sid)
+        .annotate(
+            jti_revoked=Exists(RevokedToken.objects.filter(jti=token.jti)),
+            user_cutoff=Subquery(cutoff),
+        )
+        .values_list("user_id", "created_at", "revoked_at", "jti_revoked", "user_cutoff")[:1]
+    )
+    if not rows:
+        return 0, DEAD, 0
+    user_id, created_at, revoked_at, jti_revoked, user_cutoff = rows[0]
+    alive = revoked_at is None and str(user_id) == token.sub
+    return (
+        1 if jti_revoked else 0,
+        micros(created_at) if alive else DEAD,
+        micros(user_cutoff) if user_cutoff else 0,
+    )
+
+
+def load_user(user_id: str) -> Any | None:
+    """Return the user with primary key ``user_id`` (a token's ``sub``), or ``None``."""
+    model = get_user_model()
+    try:
+        pk = model._meta.pk.to_python(user_id)  # type: ignore[union-attr]
+    except (ValidationError, ValueError, TypeError) as e:
+        raise TokenError("The token subject is not valid.") from e
+    return model._default_manager.filter(pk=pk).first()
+
+
+def _fill(cache: BaseCache | None, token: Token, keys: list[str], found: dict[str, Any]) -> None:
+    state_keys = keys[:3]
+    if any(key not in found for key in state_keys):
+        fresh = dict(zip(state_keys, _state_from_db(token), strict=True))
+        for key, value in fresh.items():
+            if key not in found:
+                found[key] = value
+                _add(cache, key, value, token)
+    if len(keys) == 4 and keys[3] not in found:
+        user = load_user(token.sub)
+        found[keys[3]] = user
+        if user is not None:
+            _add(cache, keys[3], user, token, conf.USER_CACHE_TIMEOUT)
+
+
+def _add(
+    cache: BaseCache | None, key: str, value: Any, token: Token, cap: int | None = None
+) -> None:
+    if cache is None:
+        return
+    ttl = min(_remaining(token), cap or int(conf.NEGATIVE_CACHE_TIMEOUT))
+    try:
+        cache.add(key, value, ttl)
+    except Exception as e:
+        gate.trip(e, "a cache fill")
+
+
+def check(token: Token, *, with_user: bool = False) -> Any | None:
+    """Raise :class:`TokenRevoked` if ``token`` is dead; return its user when ``with_user``.
+
+    In steady state this is one cache round trip and no database query. ``with_user`` (used
+    when ``JWTAUTH_USER_CACHE`` is on) folds the user object into the same round trip.
+    """
+    keys = _keys(token, with_user)
+    cache = get_cache()
+    found: dict[str, Any] = {}
+    if cache is not None:
+        try:
+            found = cache.get_many(keys)
+        except Exception as e:
+            gate.trip(e, "a revocation lookup")
+            cache = None
+    get = found.get
+    if _is_dead(get(keys[0]), get(keys[1]), get(keys[2])):
+        raise TokenRevoked()
+    if len(found) < len(keys):
+        _fill(cache, token, keys, found)
+        if _is_dead(found[keys[0]], found[keys[1]], found[keys[2]]):
+            raise TokenRevoked()
+    return found.get(keys[3]) if with_user else None
+
+
+def is_revoked(token: Token) -> bool:
+    """Tell whether ``token`` has been revoked (by jti, session or user cutoff)."""
+    try:
+        check(token)
+    except TokenRevoked:
+        return True
+    return False
+
+
+def _ttl_until(moment: datetime) -> int:
+    return max(1, int((moment - now()).total_seconds()))
+
+
+def revoke_token(
+    *,
+    jti: str,
+    token_type: str,
+    expires_at: datetime,
+    user_id: Any = None,
+    reason: str = "",
+    revoked_by: Any = None,
+) -> None:
+    """Revoke one token by ``jti`` until ``expires_at``, when it would have died anyway."""
+    RevokedToken.objects.bulk_create(
+        [
+            RevokedToken(
+                jti=jti,
+                token_type=token_type,
+                expires_at=expires_at,
+                user_id=user_id,
+                revoked_at=now(),
+                reason=reason[:200],
+                revoked_by=revoked_by,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    _write(get_cache(), token_key(jti), 1, _ttl_until(expires_at))
+    logger.info("token revoked jti=%s user=%s reason=%s", jti, user_id, reason)
+    signals.token_revoked.send(
+        RevokedToken,
+        jti=jti,
+        token_type=token_type,
+        user_id=user_id,
+        reason=reason,
+        revoked_by=revoked_by,
+    )
+
+
+def revoke(token: Token, reason: str = "", revoked_by: Any = None) -> None:
+    """Revoke one verified token."""
+    revoke_token(
+        jti=token.jti,
+        token_type=token.type,
+        expires_at=datetime.fromtimestamp(token.exp, UTC),
+        user_id=token.sub,
+        reason=reason,
+        revoked_by=revoked_by,
+    )
+
+
+def unrevoke_token(jti: str) -> int:
+    """Delete the revocation of ``jti`` and clear its cache entry; return rows deleted."""
+    deleted, _ = RevokedToken.objects.filter(jti=jti).delete()
+    cache = get_cache()
+    _write(cache, token_key(jti), None, 1)
+    # Clear again after commit, so a reader that refilled from the old row is corrected too.
+    transaction.on_commit(lambda: _write(get_cache(), token_key(jti), None, 1))
+    logger.info("token un-revoked jti=%s", jti)
+    return deleted
+
+
+def revoke_sessions(sids: Iterable[str], reason: str = "", revoked_by: Any = None) -> int:
+    """Revoke the sessions ``sids`` with every token they hold; return how many were live."""
+    sids = list(sids)
+    live = list(
+        TokenSession.objects.filter(sid__in=sids, revoked_at__isnull=True).values_list(
+            "sid", "user_id"
+        )
+    )
+    TokenSession.objects.filter(sid__in=sids, revoked_at__isnull=True).update(
+        revoked_at=now(), revoke_reason=reason[:200]
+    )
+    cache = get_cache()
+    for sid in sids:
+        _write(cache, session_key(sid), DEAD, conf.refresh_lifetime)
+    for sid, user_id in live:
+        logger.info("session revoked sid=%s user=%s reason=%s", sid, user_id, reason)
+        signals.session_revoked.send(
+            TokenSession, sid=sid, user_id=user_id, reason=reason, revoked_by=revoked_by
+        )
+    return len(live)
+
+
+def revoke_session(sid: str, reason: str = "", revoked_by: Any = None) -> bool:
+    """Revoke one session (a login and every token rotated from it)."""
+    return revoke_sessions([sid], reason, revoked_by) > 0
+
+
+def revoke_user(user_id: Any, reason: str = "", revoked_by: Any = None) -> datetime:
+    """Revoke every token ``user_id`` holds now, by moving the user's cutoff to now."""
+    cutoff = now()
+    UserCutoff.objects.update_or_create(
+        user_id=user_id, defaults={"cutoff": cutoff, "reason": reason[:200]}
+    )
+    cache = get_cache()
+    _write(cache, cutoff_key(user_id), micros(cutoff), conf.refresh_lifetime)
+    _write(cache, user_key(user_id), None, 1)
+    logger.info("all tokens revoked user=%s reason=%s", user_id, reason)
+    signals.user_tokens_revoked.send(
+        UserCutoff, user_id=user_id, cutoff=cutoff, reason=reason, revoked_by=revoked_by
+    )
+    return cutoff
+
+
+def forget_user(user_id: Any) -> None:
+    """Drop a cached user object after the user changed."""
+    if conf.USER_CACHE:
+        _write(get_cache(), user_key(user_id), None, 1)
+
+
+def revoke_deleted_user(user_id: Any) -> None:
+    """Kill the cached state of a deleted user, whose rows the database already dropped."""
+    # The sessions and cutoff rows went with the user (CASCADE), so a cache miss already reads
+    # "dead"; cached "live" session entries are overruled by a cutoff kept in the cache alone.
+    cache = get_cache()
+    _write(cache, cutoff_key(user_id), micros(now()), conf.refresh_lifetime)
+    _write(cache, user_key(user_id), None, 1)
+    logger.info("all tokens revoked user=%s reason=%s", user_id, "user deleted")
+    signals.user_tokens_revoked.send(
+        UserCutoff, user_id=user_id, cutoff=now(), reason="user deleted", revoked_by=None
+    )

@@ -1,0 +1,64 @@
+"""Throttle failed logins per username and per client IP through the cache."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from django.core.cache import caches
+
+from .conf import conf
+from .exceptions import Throttled
+
+logger = logging.getLogger("jwtauth")
+
+
+def _username_key(username: str) -> str:
+    # Hash the username: it is user input of any length and content, unfit for a cache key.
+    digest = hashlib.sha256(username.casefold().encode("utf-8", "replace")).hexdigest()[:32]
+    return f"jwtauth:lf:u:{digest}"
+
+
+def _ip_key(ip: str) -> str:
+    return f"jwtauth:lf:ip:{ip}"
+
+
+def _keys(username: str, ip: str | None) -> list[tuple[str, int]]:
+    keys = [(_username_key(username), int(conf.LOGIN_FAILURE_LIMIT))]
+    if ip:
+        keys.append((_ip_key(ip), int(conf.LOGIN_IP_FAILURE_LIMIT)))
+    return keys
+
+
+def check(username: str, ip: str | None) -> None:
+    """Raise :class:`Throttled` when the username or the IP has failed too often."""
+    keys = _keys(username, ip)
+    try:
+        counts = caches[conf.CACHE].get_many([key for key, _ in keys])
+    except Exception as e:
+        logger.warning("login throttle unavailable (%s)", e.__class__.__name__)
+        return
+    for key, limit in keys:
+        if limit and int(counts.get(key) or 0) >= limit:
+            raise Throttled(retry_after=int(conf.LOGIN_FAILURE_WINDOW))
+
+
+def failed(username: str, ip: str | None) -> None:
+    """Count one failed login for the username and the IP."""
+    cache = caches[conf.CACHE]
+    window = int(conf.LOGIN_FAILURE_WINDOW)
+    try:
+        for key, _ in _keys(username, ip):
+            # add() opens the window once; incr() never extends it (a fixed window).
+            cache.add(key, 0, window)
+            cache.incr(key)
+    except Exception as e:
+        logger.warning("login throttle unavailable (%s)", e.__class__.__name__)
+
+
+def succeeded(username: str) -> None:
+    """Forget the username's failures after a successful login."""
+    try:
+        caches[conf.CACHE].delete(_username_key(username))
+    except Exception as e:
+        logger.warning("login throttle unavailable (%s)", e.__class__.__name__)

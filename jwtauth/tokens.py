@@ -1,0 +1,269 @@
+"""Issue and verify access and refresh tokens; the only module that imports PyJWT.
+
+Verification follows RFC 8725: the algorithm is pinned to the configured one (§3.1), the key is
+chosen by ``kid`` among our own keys only (never fetched from ``jku``/``x5u``/``jwk``, §3.10),
+tokens are explicitly typed in the JOSE header (§3.11, RFC 9068 §2.1 for ``at+jwt``), and every
+registered claim is required and checked (§3.8, §3.9). Parsing is strict and done once; the
+signature is checked before any claim is trusted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+from jwt.algorithms import Algorithm, get_default_algorithms
+
+from .conf import conf, derived
+from .exceptions import TokenError, TokenExpired
+from .keys import b64url, keyring
+
+ACCESS: Final = "access"
+REFRESH: Final = "refresh"
+# RFC 9068 §2.1 names "at+jwt" for access tokens; refresh tokens get a distinct private type
+# so that neither can ever pass for the other (RFC 8725 §3.11).
+TYP: Final = {ACCESS: "at+jwt", REFRESH: "rt+jwt"}
+REGISTERED_CLAIMS: Final = frozenset({"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "sid"})
+HEADER_MEMBERS: Final = frozenset({"alg", "kid", "typ"})
+# A NumericDate must be an integer here; 2**40 s is ~35,000 years, far past any real token.
+_MAX_NUMERIC_DATE: Final = 2**40
+_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+_ALGORITHMS: Final[dict[str, Algorithm]] = {
+    name: alg
+    for name, alg in get_default_algorithms().items()
+    if name in {"HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"}
+}
+
+
+def now() -> datetime:
+    """Return the current time, timezone-aware; the seam tests move."""
+    return datetime.now(UTC)
+
+
+def new_jti() -> str:
+    """Return a fresh unguessable identifier with 128 bits of randomness."""
+    return secrets.token_urlsafe(16)
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """A verified (or freshly issued) token's claims, typed."""
+
+    type: str
+    jti: str
+    sid: str
+    sub: str
+    iat: int
+    exp: int
+    claims: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    """An access and a refresh token issued together for one session."""
+
+    access: str
+    refresh: str
+    access_token: Token
+    refresh_token: Token
+
+
+@dataclass(frozen=True, slots=True)
+class _Verifier:
+    algorithm: str
+    alg: Algorithm
+    keys: dict[str, Any]
+    issuer: str
+    audience: str
+    leeway: int
+    max_length: int
+
+
+@derived
+def _verifier() -> _Verifier:
+    ring = keyring()
+    return _Verifier(
+        algorithm=ring.algorithm,
+        alg=_ALGORITHMS[ring.algorithm],
+        keys=ring.verifying_keys,
+        issuer=conf.ISSUER,
+        audience=conf.AUDIENCE,
+        leeway=int(conf.LEEWAY),
+        max_length=int(conf.MAX_TOKEN_LENGTH),
+    )
+
+
+@derived
+def _extra_claims_hook() -> Callable[[Any], Mapping[str, Any]] | None:
+    hook = conf.EXTRA_CLAIMS
+    if isinstance(hook, str):
+        hook = import_string(hook)
+    return hook  # type: ignore[no-any-return]
+
+
+def _json_segment(data: Mapping[str, Any]) -> str:
+    return b64url(json.dumps(data, separators=(",", ":"), sort_keys=True).encode())
+
+
+def encode(
+    token_type: str,
+    *,
+    sub: str,
+    sid: str,
+    lifetime: int,
+    extra: Mapping[str, Any] | None = None,
+) -> tuple[str, Token]:
+    """Sign a token of ``token_type`` for subject ``sub`` in session ``sid``."""
+    ring = keyring()
+    issued = int(now().timestamp())
+    claims: dict[str, Any] = dict(extra or {})
+    claims.update(
+        iss=conf.ISSUER,
+        aud=conf.AUDIENCE,
+        sub=sub,
+        iat=issued,
+        nbf=issued,
+        exp=issued + lifetime,
+        jti=new_jti(),
+        sid=sid,
+    )
+    header = {"alg": ring.algorithm, "kid": ring.signing_kid, "typ": TYP[token_type]}
+    signing_input = f"{_json_segment(header)}.{_json_segment(claims)}"
+    signature = _ALGORITHMS[ring.algorithm].sign(signing_input.encode(), ring.signing_key)
+    token = Token(token_type, claims["jti"], sid, sub, issued, claims["exp"], claims)
+    return f"{signing_input}.{b64url(signature)}", token
+
+
+def extra_claims(user: Any) -> dict[str, Any]:
+    """Return the claims ``JWTAUTH_EXTRA_CLAIMS`` adds for ``user`` (none by default)."""
+    hook = _extra_claims_hook()
+    if hook is None:
+        return {}
+    extra = dict(hook(user))
+    clash = REGISTERED_CLAIMS.intersection(extra)
+    if clash:
+        raise ImproperlyConfigured(
+            f"JWTAUTH_EXTRA_CLAIMS returned registered claims {sorted(clash)}; they are set by "
+            "jwtauth and cannot be overridden."
+        )
+    return extra
+
+
+def issue_pair(user: Any, sid: str) -> TokenPair:
+    """Issue an access and a refresh token for ``user`` in session ``sid``."""
+    sub = str(user.pk)
+    access, access_token = encode(
+        ACCESS, sub=sub, sid=sid, lifetime=conf.access_lifetime, extra=extra_claims(user)
+    )
+    refresh, refresh_token = encode(REFRESH, sub=sub, sid=sid, lifetime=conf.refresh_lifetime)
+    return TokenPair(access, refresh, access_token, refresh_token)
+
+
+def _b64decode(segment: str) -> bytes:
+    if not _SEGMENT.fullmatch(segment):
+        raise TokenError("The token is not well-formed base64url.")
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as e:
+        raise TokenError("The token is not well-formed base64url.") from e
+
+
+def _json_object(segment: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_b64decode(segment))
+    except (ValueError, RecursionError) as e:
+        raise TokenError("The token is not well-formed JSON.") from e
+    if not isinstance(value, dict):
+        raise TokenError("The token is not well-formed JSON.")
+    return value
+
+
+def _split(raw: str | bytes, max_length: int) -> list[str]:
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("ascii")
+        except UnicodeDecodeError as e:
+            raise TokenError("The token is not well-formed.") from e
+    if not isinstance(raw, str) or len(raw) > max_length:
+        raise TokenError("The token is not well-formed or is too long.")
+    parts = raw.split(".")
+    if len(parts) != 3:
+        raise TokenError("The token is not well-formed.")
+    return parts
+
+
+def _check_header(header: dict[str, Any], token_type: str, v: _Verifier) -> Any:
+    # Our tokens carry exactly alg, kid and typ; anything else (jku, x5u, jwk, crit, b64 ...)
+    # is an attempt to steer verification (RFC 8725 §2.1, §3.10) and is refused outright.
+    if header.keys() != HEADER_MEMBERS:
+        raise TokenError("The token header is not acceptable.")
+    if header["alg"] != v.algorithm:
+        raise TokenError("The token algorithm is not acceptable.")
+    if header["typ"] != TYP[token_type]:
+        raise TokenError(f"The token is not an {token_type} token.")
+    kid = header["kid"]
+    key = v.keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise TokenError("The token was signed with an unknown key.")
+    return key
+
+
+def _numeric_date(claims: Mapping[str, Any], name: str) -> int:
+    value = claims[name]
+    if type(value) is not int or not 0 <= value < _MAX_NUMERIC_DATE:
+        raise TokenError(f"The token claim '{name}' is not a valid NumericDate.")
+    return value
+
+
+def _string(claims: Mapping[str, Any], name: str, max_length: int = 255) -> str:
+    value = claims[name]
+    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+        raise TokenError(f"The token claim '{name}' is not valid.")
+    return value
+
+
+def _check_claims(claims: dict[str, Any], token_type: str, v: _Verifier) -> Token:
+    missing = REGISTERED_CLAIMS.difference(claims)
+    if missing:
+        raise TokenError(f"The token lacks the claim '{min(missing)}'.")
+    if claims["iss"] != v.issuer:
+        raise TokenError("The token was issued by someone else.")
+    aud = claims["aud"]
+    if not (aud == v.audience or (isinstance(aud, list) and v.audience in aud)):
+        raise TokenError("The token is meant for another audience.")
+    iat, nbf, exp = (_numeric_date(claims, n) for n in ("iat", "nbf", "exp"))
+    if exp <= iat:
+        raise TokenError("The token expires before it was issued.")
+    current = int(now().timestamp())
+    if iat > current + v.leeway or nbf > current + v.leeway:
+        raise TokenError("The token is not valid yet.")
+    # RFC 7519 §4.1.4: the token must not be accepted on or after exp.
+    if current - v.leeway >= exp:
+        raise TokenExpired()
+    jti = _string(claims, "jti")
+    return Token(token_type, jti, _string(claims, "sid"), _string(claims, "sub"), iat, exp, claims)
+
+
+def decode(raw: str | bytes, token_type: str = ACCESS) -> Token:
+    """Verify ``raw`` as a token of ``token_type`` and return its claims.
+
+    Raises :class:`~jwtauth.exceptions.TokenExpired` for an expired but otherwise valid token
+    and :class:`~jwtauth.exceptions.TokenError` for everything else.
+    """
+    v = _verifier()
+    header_b64, payload_b64, signature_b64 = _split(raw, v.max_length)
+    key = _check_header(_json_object(header_b64), token_type, v)
+    signature = _b64decode(signature_b64)
+    signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
+    if not v.alg.verify(signing_input, key, signature):
+        raise TokenError("The token signature is invalid.")
+    return _check_claims(_json_object(payload_b64), token_type, v)

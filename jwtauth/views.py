@@ -1,0 +1,268 @@
+"""Serve the JSON endpoints: login, refresh, logout, logout-all, sessions, JWKS and CSRF.
+
+Views are thin: read the request, call the service modules, answer. Every error a client can
+cause is answered as ``{"error": <code>, "detail": <text>}`` with a 4xx status; a database
+failure is a 503; nothing a client sends produces a 500.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib.auth import authenticate
+from django.contrib.auth.signals import user_logged_in
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+
+from . import cookies, credentials, payload, responses, revocation, sessions, throttle
+from .conf import conf
+from .decorators import authentication_error
+from .exceptions import (
+    InvalidCredentials,
+    JWTAuthError,
+    MethodNotAllowed,
+    NotAuthenticated,
+    NotFound,
+    PermissionDenied,
+    ServiceUnavailable,
+    TokenError,
+    TokenExpired,
+    TokenRevoked,
+)
+from .keys import keyring
+from .middleware import lenient
+from .models import TokenSession
+from .tokens import REFRESH, TokenPair, decode
+
+logger = logging.getLogger("jwtauth")
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+View = Callable[..., HttpResponseBase]
+
+
+def enforce_csrf(request: HttpRequest) -> None:
+    """Run Django's CSRF check on a request whose credential is a cookie."""
+    check = CsrfViewMiddleware(lambda r: HttpResponse())
+    check.process_request(request)
+    if check.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]
+        raise PermissionDenied(_("CSRF verification failed."))
+
+
+def endpoint(
+    *methods: str, auth: bool = False, clears_cookies: bool = False
+) -> Callable[[View], View]:
+    """Wrap a view: allowed methods, token requirement, CSRF for cookies, JSON errors."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if request.method not in methods:
+                response = responses.error(MethodNotAllowed())
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return _run(view, request, auth, *args, **kwargs)
+            except JWTAuthError as e:
+                response = responses.error(e)
+            except DatabaseError as e:
+                logger.warning(
+                    "database unavailable in %s: %s", view.__name__, e.__class__.__name__
+                )
+                response = responses.error(ServiceUnavailable())
+            if clears_cookies and conf.COOKIES:
+                cookies.clear_tokens(response)
+            return response
+
+        return lenient(csrf_exempt(wrapper))
+
+    return decorate
+
+
+def _run(
+    view: View, request: HttpRequest, auth: bool, *args: Any, **kwargs: Any
+) -> HttpResponseBase:
+    if auth:
+        error = authentication_error(request)
+        if error is not None:
+            raise error
+    if (
+        request.method in UNSAFE_METHODS
+        and getattr(request, "jwtauth_source", None) == credentials.COOKIE
+    ):
+        enforce_csrf(request)
+    return view(request, *args, **kwargs)
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """Return the client's IP address as Django sees it (``REMOTE_ADDR``), if valid."""
+    try:
+        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+    except ValueError:
+        return None
+
+
+def _token_response(pair: TokenPair, use_cookies: bool) -> HttpResponse:
+    body: dict[str, Any] = {"token_type": "Bearer", "expires_in": conf.access_lifetime}
+    if not use_cookies:
+        body.update(access=pair.access, refresh=pair.refresh)
+    response = responses.tokens(body)
+    if use_cookies:
+        cookies.set_tokens(response, pair)
+    return response
+
+
+@endpoint("POST")
+def login(request: HttpRequest) -> HttpResponseBase:
+    """Exchange a username and password for a token pair and a new session."""
+    data = payload.read(request)
+    username = payload.string(data, "username", 254)
+    password = payload.string(data, "password", 4096)
+    use_cookies = bool(conf.COOKIES) and payload.flag(data, "cookie")
+    if use_cookies:
+        enforce_csrf(request)
+    ip = client_ip(request)
+    throttle.check(username, ip)
+    # Django's ModelBackend hashes a dummy password for unknown users, so a wrong username
+    # and a wrong password take about the same time.
+    user = authenticate(request, username=username, password=password)
+    if user is None or not getattr(user, "is_active", True):
+        throttle.failed(username, ip)
+        raise InvalidCredentials()
+    throttle.succeeded(username)
+    pair = sessions.start(user, user_agent=request.META.get("HTTP_USER_AGENT", ""), ip_address=ip)
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return _token_response(pair, use_cookies)
+
+
+def _presented_refresh(request: HttpRequest, data: dict[str, Any]) -> tuple[str | None, bool]:
+    raw = payload.optional_string(data, "refresh", int(conf.MAX_TOKEN_LENGTH) + 1)
+    if raw is None and conf.COOKIES:
+        cookie = request.COOKIES.get(conf.REFRESH_COOKIE)
+        if cookie:
+            return cookie, True
+    return raw, False
+
+
+@endpoint("POST")
+def refresh(request: HttpRequest) -> HttpResponseBase:
+    """Rotate a refresh token: spend it and answer a new access and refresh token."""
+    data = payload.read(request)
+    raw, from_cookie = _presented_refresh(request, data)
+    if raw is None:
+        raise NotAuthenticated(_("No refresh token was presented."))
+    if from_cookie:
+        enforce_csrf(request)
+    try:
+        pair = sessions.rotate(decode(raw, REFRESH))
+    except TokenError as e:
+        response = responses.error(e)
+        if from_cookie:
+            cookies.clear_tokens(response)
+        return response
+    return _token_response(pair, from_cookie)
+
+
+@endpoint("POST", clears_cookies=True)
+def logout(request: HttpRequest) -> HttpResponseBase:
+    """End the presented session: revoke the access token and its refresh family."""
+    data = payload.read(request)
+    raw_refresh, from_cookie = _presented_refresh(request, data)
+    if from_cookie:
+        enforce_csrf(request)
+    access = getattr(request, "auth", None)
+    ended = access is not None
+    if access is not None:
+        sessions.end(access)
+    if raw_refresh is not None:
+        ended = _end_refresh(raw_refresh, ended) or ended
+    error = getattr(request, "jwtauth_error", None)
+    if not ended:
+        # A token that is merely expired or already revoked has nothing left to end.
+        if error is not None and not isinstance(error, TokenExpired | TokenRevoked):
+            raise error
+        if error is None and raw_refresh is None:
+            raise NotAuthenticated()
+    response = HttpResponse(status=204)
+    if conf.COOKIES:
+        cookies.clear_tokens(response)
+    return response
+
+
+def _end_refresh(raw: str, already_ended: bool) -> bool:
+    try:
+        token = decode(raw, REFRESH)
+    except (TokenExpired, TokenRevoked):
+        return False
+    except TokenError:
+        if already_ended:
+            return False
+        raise
+    sessions.end(token)
+    return True
+
+
+@endpoint("POST", auth=True, clears_cookies=True)
+def logout_all(request: HttpRequest) -> HttpResponseBase:
+    """Revoke every token the user holds, on every device."""
+    revocation.revoke_user(request.auth.sub, reason="logout everywhere")  # type: ignore[attr-defined]
+    response = HttpResponse(status=204)
+    if conf.COOKIES:
+        cookies.clear_tokens(response)
+    return response
+
+
+@endpoint("GET", auth=True)
+def session_list(request: HttpRequest) -> HttpResponseBase:
+    """List the user's live sessions, marking the one making this request."""
+    current = request.auth.sid  # type: ignore[attr-defined]
+    rows = sessions.for_user(request.auth.sub)  # type: ignore[attr-defined]
+    return JsonResponse(
+        {
+            "sessions": [
+                {
+                    "id": row.sid,
+                    "device": row.user_agent,
+                    "ip": row.ip_address,
+                    "created": row.created_at.isoformat(),
+                    "last_used": row.last_used_at.isoformat(),
+                    "expires": row.expires_at.isoformat(),
+                    "current": row.sid == current,
+                }
+                for row in rows
+            ]
+        },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@endpoint("POST", auth=True)
+def session_revoke(request: HttpRequest, sid: str) -> HttpResponseBase:
+    """Revoke one of the user's own sessions; another user's is answered 404."""
+    owned = TokenSession.objects.filter(sid=sid, user_id=request.auth.sub)  # type: ignore[attr-defined]
+    if not owned.exists():
+        raise NotFound()
+    revocation.revoke_session(sid, reason="revoked by user")
+    return HttpResponse(status=204)
+
+
+@endpoint("GET")
+def jwks(request: HttpRequest) -> HttpResponseBase:
+    """Publish the public verification keys as a JWK Set (RFC 7517 §5); 404 with HMAC."""
+    ring = keyring()
+    if ring.is_symmetric:
+        raise NotFound(_("No public keys: tokens are signed with a shared secret."))
+    response = JsonResponse({"keys": ring.public_jwks})
+    response["Cache-Control"] = f"public, max-age={int(conf.JWKS_MAX_AGE)}"
+    return response
+
+
+@endpoint("GET")
+def csrf(request: HttpRequest) -> HttpResponseBase:
+    """Set the CSRF cookie a browser needs before a cookie-mode login, and return the token."""
+    return JsonResponse({"csrf_token": get_token(request)}, headers={"Cache-Control": "no-store"})

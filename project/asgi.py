@@ -1,0 +1,13 @@
+"""Expose the demo site's ASGI application, after the system checks pass."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+application = get_asgi_application()
+
+from project.startup import refuse_on_errors  # noqa: E402
+
+refuse_on_errors()

@@ -1,0 +1,180 @@
+"""Settings of the jwtauth demo site, read from the environment (and an optional .env file).
+
+Every variable is documented in ``.env.example``. This is the only module that reads the
+environment; the jwtauth app itself reads Django settings only (``JWTAUTH_*``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# One switch for everything HTTPS: redirect, Secure cookies, HSTS. Off is for local checks
+# and for a TLS proxy not configured yet; the deploy check project.W001 reports it.
+HTTPS = env.bool("DJANGO_HTTPS", default=not DEBUG)
+
+DEV_KEYS_FILE = BASE_DIR / ".dev-keys.json"
+
+
+def _dev_keys() -> dict[str, str]:
+    """Return development keys, generated once and kept in a git-ignored file."""
+    if DEV_KEYS_FILE.is_file():
+        return dict(json.loads(DEV_KEYS_FILE.read_text()))
+    keys = {"django": secrets.token_urlsafe(50), "jwt": secrets.token_urlsafe(64)}
+    DEV_KEYS_FILE.touch(mode=0o600)
+    DEV_KEYS_FILE.write_text(json.dumps(keys))
+    return keys
+
+
+SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+JWT_SECRET_KEY = env.str("JWT_SECRET_KEY", default="")
+if DEBUG and not (SECRET_KEY and JWT_SECRET_KEY):
+    _generated = _dev_keys()
+    SECRET_KEY = SECRET_KEY or _generated["django"]
+    JWT_SECRET_KEY = JWT_SECRET_KEY or _generated["jwt"]
+    print(
+        "\n" + "!" * 78 + "\n"
+        "!! WARNING: using GENERATED DEVELOPMENT KEYS from .dev-keys.json.\n"
+        "!! Never deploy like this: set DJANGO_SECRET_KEY and JWT_SECRET_KEY.\n" + "!" * 78,
+        file=sys.stderr,
+    )
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "jwtauth",
+    "project",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "jwtauth.middleware.SecurityHeadersMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "jwtauth.middleware.JWTAuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "jwtauth.backends.JWTBackend",
+]
+
+ROOT_URLCONF = "project.urls"
+WSGI_APPLICATION = "project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env.str("REDIS_KEY_PREFIX", default="demo"),
+            "OPTIONS": {
+                # Short timeouts: with Redis down, a request must not hang on a connect; jwtauth
+                # then reads the database (see JWTAUTH_CACHE_RETRY_AFTER).
+                "SOCKET_CONNECT_TIMEOUT": 0.25,
+                "SOCKET_TIMEOUT": 0.25,
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _pem(value: str) -> str:
+    # Env files cannot hold newlines easily; accept "\n" escapes in PEM text.
+    return value.replace("\\n", "\n")
+
+
+JWTAUTH_ALGORITHM = env.str("JWT_ALGORITHM", default="HS256")
+JWTAUTH_SECRET_KEY = JWT_SECRET_KEY
+JWTAUTH_SECRET_KEY_FALLBACKS = env.list("JWT_SECRET_KEY_FALLBACKS", default=[])
+JWTAUTH_PRIVATE_KEY = _pem(env.str("JWT_PRIVATE_KEY", default=""))
+JWTAUTH_PUBLIC_KEY = _pem(env.str("JWT_PUBLIC_KEY", default=""))
+JWTAUTH_PUBLIC_KEY_FALLBACKS = [_pem(k) for k in env.list("JWT_PUBLIC_KEY_FALLBACKS", default=[])]
+JWTAUTH_ACCESS_TOKEN_LIFETIME = timedelta(hours=env.float("JWT_EXPIRY_HOURS", default=1.0))
+JWTAUTH_REFRESH_TOKEN_LIFETIME = timedelta(days=env.float("JWT_REFRESH_EXPIRY_DAYS", default=7.0))
+JWTAUTH_ISSUER = env.str("JWT_ISSUER", default="jwtauth-demo")
+JWTAUTH_AUDIENCE = env.str("JWT_AUDIENCE", default="jwtauth-demo")
+JWTAUTH_LEEWAY = env.int("JWT_LEEWAY_SECONDS", default=0)
+JWTAUTH_COOKIES = env.bool("JWT_COOKIES", default=True)
+JWTAUTH_USER_CACHE = env.bool("JWT_USER_CACHE", default=False)
+
+# HTTPS: one switch (DJANGO_HTTPS) turns all of these on together.
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+JWTAUTH_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+if env.bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SESSION_COOKIE_HTTPONLY = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"jwtauth": {"handlers": ["console"], "level": env.str("JWT_LOG_LEVEL", "INFO")}},
+}

@@ -1,0 +1,13 @@
+"""Expose the demo site's WSGI application, after the system checks pass."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+
+application = get_wsgi_application()
+
+from project.startup import refuse_on_errors  # noqa: E402
+
+refuse_on_errors()

@@ -1,0 +1,199 @@
+"""Shared fixtures: users, token pairs, a movable clock, keys, and a private Redis."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import time_machine
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from django.conf import settings
+from django.core.cache import cache
+
+from jwtauth import revocation, sessions
+from jwtauth.conf import forget_derived
+
+PASSWORD = "correct horse battery staple"
+IN_CI = bool(os.environ.get("CI"))
+
+
+def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
+    """Skip real-service tests locally when the service is not configured; never in CI."""
+    missing = {
+        "redis": not settings.REDIS_URL,
+        "postgres": not settings.DATABASE_URL,
+    }
+    for item in items:
+        for marker, absent in missing.items():
+            if absent and item.get_closest_marker(marker):
+                if IN_CI:
+                    raise pytest.UsageError(
+                        f"{item.nodeid} needs {marker}, which CI must provide "
+                        "(set DATABASE_URL / REDIS_URL)."
+                    )
+                item.add_marker(pytest.mark.skip(reason=f"{marker} not configured"))
+
+
+def pytest_configure(config: Any) -> None:
+    """Declare the markers for tests that need the real services."""
+    config.addinivalue_line("markers", "redis: needs the real Redis (REDIS_URL)")
+    config.addinivalue_line("markers", "postgres: needs the real PostgreSQL (DATABASE_URL)")
+
+
+@pytest.fixture(autouse=True)
+def _isolate() -> Iterator[None]:
+    """Give every test a clean cache (our prefix only), circuit breaker and derived state."""
+    forget_derived()
+    revocation.gate.reset()
+    yield
+    revocation.gate.reset()
+    forget_derived()
+    if settings.REDIS_URL:
+        cache.delete_pattern("*")  # type: ignore[attr-defined]
+    else:
+        cache.clear()
+
+
+@pytest.fixture
+def password() -> str:
+    """Return the password every fixture user has."""
+    return PASSWORD
+
+
+@pytest.fixture
+def user(django_user_model: Any) -> Any:
+    """Return an active user named alice."""
+    return django_user_model.objects.create_user("alice", "alice@example.test", PASSWORD)
+
+
+@pytest.fixture
+def other_user(django_user_model: Any) -> Any:
+    """Return a second active user, bob."""
+    return django_user_model.objects.create_user("bob", "bob@example.test", PASSWORD)
+
+
+@pytest.fixture
+def pair(user: Any) -> Any:
+    """Return a fresh token pair from a new session of ``user``."""
+    return sessions.start(user, user_agent="pytest", ip_address="127.0.0.1")
+
+
+@pytest.fixture
+def auth_header(pair: Any) -> dict[str, str]:
+    """Return test-client kwargs carrying the access token as a Bearer header."""
+    return {"HTTP_AUTHORIZATION": f"Bearer {pair.access}"}
+
+
+@pytest.fixture
+def clock() -> Iterator[Any]:
+    """Freeze time at a known instant; ``clock.shift(seconds)`` moves it."""
+    with time_machine.travel(1_800_000_000, tick=False) as traveller:
+        yield traveller
+
+
+def _pem(private: Any) -> str:
+    return private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def public_pem(private_pem: str) -> str:
+    """Return the PEM public key matching ``private_pem``."""
+    key = serialization.load_pem_private_key(private_pem.encode(), None)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@pytest.fixture(scope="session")
+def private_keys() -> dict[str, str]:
+    """Return one PEM private key per asymmetric algorithm (and a second RSA one)."""
+    return {
+        "RS256": _pem(rsa.generate_private_key(65537, 2048)),
+        "RS256-other": _pem(rsa.generate_private_key(65537, 2048)),
+        # A deliberately weak key, to prove the checks refuse it.
+        "RSA-1024": _pem(rsa.generate_private_key(65537, 1024)),  # noqa: S505
+        "ES256": _pem(ec.generate_private_key(ec.SECP256R1())),
+        "ES384": _pem(ec.generate_private_key(ec.SECP384R1())),
+        "EdDSA": _pem(ed25519.Ed25519PrivateKey.generate()),
+    }
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class PrivateRedis:
+    """A redis-server of the test's own, on a free port, that the test may stop and start."""
+
+    def __init__(self, tmp_path: Any) -> None:
+        self.port = free_port()
+        self.dir = tmp_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the server's URL."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start the server and wait until it answers."""
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is required for fault tests"
+        self.process = subprocess.Popen(
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                    s.sendall(b"PING\r\n")
+                    if s.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.02)  # waiting for a child process to listen, not for app time
+        raise RuntimeError("private redis-server did not start")
+
+    def stop(self) -> None:
+        """Kill the server."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def private_redis(tmp_path: Any) -> Iterator[PrivateRedis]:
+    """Start a private Redis the test can kill; stop it afterwards."""
+    server = PrivateRedis(tmp_path)
+    server.start()
+    yield server
+    server.stop()

@@ -1,0 +1,189 @@
+"""System checks: every misconfiguration is caught with its id, and the checks are registered."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.checks import Error, Warning
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+
+from jwtauth import checks
+from tests.conftest import public_pem
+
+
+def ids(messages: list[Any]) -> list[str]:
+    return [m.id for m in messages]
+
+
+def test_valid_configuration_has_no_key_errors() -> None:
+    assert checks.check_keys() == []
+    assert checks.check_claims() == []
+    assert checks.check_middleware() == []
+
+
+def test_missing_signing_key(settings: Any) -> None:
+    settings.JWTAUTH_SECRET_KEY = ""
+    [error] = checks.check_keys()
+    assert error.id == "jwtauth.E001"
+    assert "JWTAUTH_SECRET_KEY" in error.msg
+
+
+def test_missing_private_key_for_asymmetric(settings: Any) -> None:
+    settings.JWTAUTH_ALGORITHM = "ES256"
+    assert ids(checks.check_keys()) == ["jwtauth.E001"]
+
+
+@pytest.mark.parametrize("alg", ["none", "None", "RS512", "HS1", "", None, "PS256"])
+def test_none_or_unknown_algorithm(settings: Any, alg: Any) -> None:
+    settings.JWTAUTH_ALGORITHM = alg
+    assert ids(checks.check_keys()) == ["jwtauth.E002"]
+
+
+@pytest.mark.parametrize(("alg", "minimum"), [("HS256", 32), ("HS384", 48), ("HS512", 64)])
+def test_short_hmac_secret(settings: Any, alg: str, minimum: int) -> None:
+    settings.JWTAUTH_ALGORITHM = alg
+    settings.JWTAUTH_SECRET_KEY = "s" * (minimum - 1)
+    [error] = checks.check_keys()
+    assert error.id == "jwtauth.E003"
+    assert str(minimum) in error.msg
+    settings.JWTAUTH_SECRET_KEY = "s" * minimum
+    assert checks.check_keys() == []
+
+
+def test_short_hmac_fallback(settings: Any) -> None:
+    settings.JWTAUTH_SECRET_KEY_FALLBACKS = ["short"]
+    [error] = checks.check_keys()
+    assert (error.id, "FALLBACKS[0]" in error.msg) == ("jwtauth.E003", True)
+
+
+def test_pem_as_hmac_secret(settings: Any, private_keys: dict[str, str]) -> None:
+    settings.JWTAUTH_SECRET_KEY = public_pem(private_keys["RS256"])
+    assert ids(checks.check_keys()) == ["jwtauth.E003"]
+
+
+def test_jwt_key_equal_to_django_secret_key(settings: Any) -> None:
+    settings.JWTAUTH_SECRET_KEY = settings.SECRET_KEY
+    assert ids(checks.check_keys()) == ["jwtauth.E004"]
+
+
+@pytest.mark.parametrize(
+    ("alg", "key"),
+    [
+        ("RS256", "ES256"),
+        ("ES256", "RS256"),
+        ("ES256", "ES384"),
+        ("EdDSA", "ES256"),
+        ("RS256", "RSA-1024"),
+    ],
+)
+def test_wrong_or_weak_private_key(
+    settings: Any, private_keys: dict[str, str], alg: str, key: str
+) -> None:
+    settings.JWTAUTH_ALGORITHM = alg
+    settings.JWTAUTH_PRIVATE_KEY = private_keys[key]
+    assert ids(checks.check_keys()) == ["jwtauth.E005"]
+
+
+def test_private_key_that_is_not_pem(settings: Any) -> None:
+    settings.JWTAUTH_ALGORITHM = "RS256"
+    settings.JWTAUTH_PRIVATE_KEY = "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----"
+    assert ids(checks.check_keys()) == ["jwtauth.E005"]
+
+
+def test_private_key_from_a_file_path(
+    settings: Any, private_keys: dict[str, str], tmp_path: Any
+) -> None:
+    path = tmp_path / "key.pem"
+    path.write_text(private_keys["EdDSA"])
+    settings.JWTAUTH_ALGORITHM = "EdDSA"
+    settings.JWTAUTH_PRIVATE_KEY = str(path)
+    assert checks.check_keys() == []
+    settings.JWTAUTH_PRIVATE_KEY = str(tmp_path / "missing.pem")
+    assert ids(checks.check_keys()) == ["jwtauth.E005"]
+
+
+def test_public_key_not_matching_private_key(settings: Any, private_keys: dict[str, str]) -> None:
+    settings.JWTAUTH_ALGORITHM = "RS256"
+    settings.JWTAUTH_PRIVATE_KEY = private_keys["RS256"]
+    settings.JWTAUTH_PUBLIC_KEY = public_pem(private_keys["RS256-other"])
+    assert ids(checks.check_keys()) == ["jwtauth.E006"]
+    settings.JWTAUTH_PUBLIC_KEY = public_pem(private_keys["RS256"])
+    assert checks.check_keys() == []
+
+
+def test_bad_public_key_fallback(settings: Any, private_keys: dict[str, str]) -> None:
+    settings.JWTAUTH_ALGORITHM = "RS256"
+    settings.JWTAUTH_PRIVATE_KEY = private_keys["RS256"]
+    settings.JWTAUTH_PUBLIC_KEY_FALLBACKS = [
+        "-----BEGIN PUBLIC KEY-----\nx\n-----END PUBLIC KEY-----"
+    ]
+    assert ids(checks.check_keys()) == ["jwtauth.E007"]
+    settings.JWTAUTH_PUBLIC_KEY_FALLBACKS = [public_pem(private_keys["ES256"])]
+    assert ids(checks.check_keys()) == ["jwtauth.E005"]
+
+
+@pytest.mark.parametrize("leeway", [301, -1, "30", timedelta(minutes=10)])
+def test_leeway_out_of_range(settings: Any, leeway: Any) -> None:
+    settings.JWTAUTH_LEEWAY = leeway
+    assert ids(checks.check_claims()) == ["jwtauth.E008"]
+
+
+def test_leeway_within_range(settings: Any) -> None:
+    settings.JWTAUTH_LEEWAY = timedelta(seconds=60)
+    assert checks.check_claims() == []
+
+
+def test_lifetimes(settings: Any) -> None:
+    settings.JWTAUTH_ACCESS_TOKEN_LIFETIME = timedelta(days=30)
+    assert ids(checks.check_claims()) == ["jwtauth.E009"]
+    settings.JWTAUTH_ACCESS_TOKEN_LIFETIME = timedelta(0)
+    assert ids(checks.check_claims()) == ["jwtauth.E009"]
+
+
+@pytest.mark.parametrize("name", ["ISSUER", "AUDIENCE"])
+def test_issuer_and_audience_required(settings: Any, name: str) -> None:
+    setattr(settings, f"JWTAUTH_{name}", "")
+    assert ids(checks.check_claims()) == ["jwtauth.E010"]
+
+
+def test_middleware_order(settings: Any) -> None:
+    settings.MIDDLEWARE = [checks.JWT_MIDDLEWARE, checks.AUTH_MIDDLEWARE]
+    assert ids(checks.check_middleware()) == ["jwtauth.E011"]
+
+
+def test_unknown_cache_alias(settings: Any) -> None:
+    settings.JWTAUTH_CACHE = "nope"
+    assert ids(checks.check_cache()) == ["jwtauth.E012"]
+
+
+def test_unshared_cache_warns_outside_debug(settings: Any) -> None:
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    settings.DEBUG = False
+    [warning] = checks.check_cache()
+    assert isinstance(warning, Warning)
+    assert warning.id == "jwtauth.W001"
+    settings.DEBUG = True
+    assert checks.check_cache() == []
+
+
+def test_insecure_cookies_warn_outside_debug(settings: Any) -> None:
+    settings.JWTAUTH_COOKIES = True
+    settings.JWTAUTH_COOKIE_SECURE = False
+    settings.DEBUG = False
+    assert ids(checks.check_cookies()) == ["jwtauth.W002"]
+    settings.JWTAUTH_COOKIE_SECURE = True
+    assert checks.check_cookies() == []
+
+
+def test_checks_are_registered_with_the_check_command(settings: Any) -> None:
+    settings.JWTAUTH_ALGORITHM = "none"
+    with pytest.raises(SystemCheckError, match=r"jwtauth\.E002"):
+        call_command("check")
+
+
+def test_key_problems_are_error_level(settings: Any) -> None:
+    settings.JWTAUTH_SECRET_KEY = ""
+    assert all(isinstance(m, Error) for m in checks.check_keys())
