@@ -135,7 +135,7 @@ def check_private_key(key: Any, alg: str, setting: str) -> PrivateKey:
             raise _wrong_type(setting, alg, "a P-256 EC private key")
     elif not isinstance(key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey):
         raise _wrong_type(setting, alg, "an Ed25519 or Ed448 private key")
-    return key
+    return key  # type: ignore[no-any-return]
 
 
 def check_public_key(key: Any, alg: str, setting: str) -> PublicKey:
