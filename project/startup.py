@@ -11,6 +11,6 @@ def refuse_on_errors() -> None:
     """Run the system checks; on an error-level message print it and exit (no traceback)."""
     errors = [m for m in checks.run_checks() if m.level >= checks.ERROR and not m.is_silenced()]
     if errors:
-        lines = "\n".join(f"  {m}" + (f"\n\tHINT: {m.hint}" if m.hint else "") for m in errors)
+        lines = "\n".join(f"  {m}" for m in errors)
         sys.stderr.write(f"Refusing to start: configuration errors\n{lines}\n")
         raise SystemExit(1)
