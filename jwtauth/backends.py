@@ -36,7 +36,7 @@ def user_for(token: Token) -> Any | None:
 class JWTBackend(BaseBackend):
     """Authenticate ``authenticate(request, token=...)`` calls with a jwtauth access token."""
 
-    def authenticate(  # type: ignore[override]
+    def authenticate(
         self, request: HttpRequest | None, token: str | bytes | None = None, **kwargs: Any
     ) -> Any | None:
         """Return the user of a valid, unrevoked access token of an active user, else ``None``."""

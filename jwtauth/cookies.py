@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponse
+from dataclasses import dataclass
+
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from .conf import conf
+from .exceptions import PermissionDenied
 from .tokens import TokenPair
 
 
@@ -14,44 +19,66 @@ def refresh_path() -> str:
     return str(conf.REFRESH_COOKIE_PATH or reverse("jwtauth:refresh"))
 
 
-def _attributes(name: str, path: str) -> dict[str, object]:
+@dataclass(frozen=True, slots=True)
+class _Attributes:
+    path: str
+    domain: str | None
+    secure: bool
+
+
+def _attributes(name: str, path: str) -> _Attributes:
     # RFC 6265bis §4.1.3: "__Host-" cookies must be Secure, have Path=/ and no Domain;
     # "__Secure-" cookies must be Secure.
     host = name.startswith("__Host-")
-    secure = bool(conf.COOKIE_SECURE) or host or name.startswith("__Secure-")
-    return {
-        "path": "/" if host else path,
-        "domain": None if host else conf.COOKIE_DOMAIN,
-        "secure": secure,
-        "samesite": conf.COOKIE_SAMESITE,
-    }
+    return _Attributes(
+        path="/" if host else path,
+        domain=None if host else conf.COOKIE_DOMAIN,
+        secure=bool(conf.COOKIE_SECURE) or host or name.startswith("__Secure-"),
+    )
 
 
-def set_tokens(response: HttpResponse, pair: TokenPair) -> None:
+def _set(response: HttpResponseBase, name: str, value: str, max_age: int, path: str) -> None:
+    attrs = _attributes(name, path)
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=attrs.path,
+        domain=attrs.domain,
+        secure=attrs.secure,
+        httponly=True,
+        samesite=conf.COOKIE_SAMESITE,
+    )
+
+
+def set_tokens(response: HttpResponseBase, pair: TokenPair) -> None:
     """Put the pair into HttpOnly cookies that live as long as their tokens."""
-    response.set_cookie(
-        conf.ACCESS_COOKIE,
-        pair.access,
-        max_age=conf.access_lifetime,
-        httponly=True,
-        **_attributes(conf.ACCESS_COOKIE, "/"),  # type: ignore[arg-type]
-    )
-    response.set_cookie(
-        conf.REFRESH_COOKIE,
-        pair.refresh,
-        max_age=conf.refresh_lifetime,
-        httponly=True,
-        **_attributes(conf.REFRESH_COOKIE, refresh_path()),  # type: ignore[arg-type]
-    )
+    _set(response, conf.ACCESS_COOKIE, pair.access, conf.access_lifetime, "/")
+    _set(response, conf.REFRESH_COOKIE, pair.refresh, conf.refresh_lifetime, refresh_path())
 
 
-def clear_tokens(response: HttpResponse) -> None:
+def clear_tokens(response: HttpResponseBase) -> None:
     """Expire both token cookies, with the attributes they were set with."""
     for name, path in ((conf.ACCESS_COOKIE, "/"), (conf.REFRESH_COOKIE, refresh_path())):
         attrs = _attributes(name, path)
         response.delete_cookie(
-            name,
-            path=str(attrs["path"]),
-            domain=attrs["domain"],
-            samesite=conf.COOKIE_SAMESITE,  # type: ignore[arg-type]
+            name, path=attrs.path, domain=attrs.domain, samesite=conf.COOKIE_SAMESITE
         )
+
+
+def presented(request: HttpRequest) -> bool:
+    """Tell whether the request carries either token cookie."""
+    return bool(request.COOKIES.get(conf.ACCESS_COOKIE) or request.COOKIES.get(conf.REFRESH_COOKIE))
+
+
+def enforce_csrf(request: HttpRequest) -> None:
+    """Run Django's CSRF check on a request whose credential is a cookie.
+
+    A browser attaches cookies to cross-site requests by itself, so a cookie is no proof that
+    the page sending the request is ours; the CSRF token is (a Bearer header needs no check:
+    a cross-site form cannot set one).
+    """
+    check = CsrfViewMiddleware(lambda r: HttpResponse())
+    check.process_request(request)
+    if check.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]
+        raise PermissionDenied(_("CSRF verification failed."))

@@ -29,12 +29,15 @@ class Credential:
 
 def from_header(value: str) -> str | None:
     """Return the token of a ``Bearer`` header value, ``None`` for another scheme."""
-    scheme, _, rest = value.strip().partition(" ")
-    if scheme.lower() != "bearer":
+    # Servers join repeated headers with commas (RFC 9110 §5.3). A request that carries a
+    # Bearer credential next to another one is ambiguous and is refused, not guessed at.
+    parts = [part.strip() for part in value.split(",")]
+    if not any(part.partition(" ")[0].lower() == "bearer" for part in parts):
         return None
-    token = rest.strip()
-    # Exactly one credential: a second token, a comma-joined duplicate header or stray spaces
-    # are refused rather than guessed at.
+    if len(parts) > 1:
+        raise TokenError("Send exactly one Authorization header with one Bearer token.")
+    token = parts[0].partition(" ")[2].strip()
+    # Exactly one credential (RFC 6750 §2.1): a second token or an empty one is refused.
     if not _TOKEN.fullmatch(token):
         raise TokenError("The Authorization header must hold exactly one Bearer token.")
     return token

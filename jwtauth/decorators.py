@@ -6,17 +6,19 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from asgiref.sync import iscoroutinefunction
+from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 
 from . import responses
 from .exceptions import JWTAuthError, NotAuthenticated, TokenRevoked
+from .middleware import authenticate_once
 
 V = TypeVar("V", bound=Callable[..., Any])
 
 
 def authentication_error(request: HttpRequest) -> JWTAuthError | None:
     """Return why ``request`` is not token-authenticated to an active user, or ``None``."""
+    authenticate_once(request)
     error: JWTAuthError | None = getattr(request, "jwtauth_error", None)
     if error is not None:
         return error
@@ -33,8 +35,6 @@ def jwt_required(view: V) -> V:
 
         @functools.wraps(view)
         async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            from asgiref.sync import sync_to_async
-
             error = await sync_to_async(authentication_error)(request)
             if error is not None:
                 return responses.error(error)
@@ -56,8 +56,17 @@ class JWTRequiredMixin:
     """Class-based-view mixin: answer 401 JSON unless a valid access token was presented."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        """Check the token before dispatching to the handler."""
+        """Check the token before dispatching to the handler (sync or async)."""
+        if getattr(self, "view_is_async", False):
+            return self._adispatch(request, *args, **kwargs)
         error = authentication_error(request)
         if error is not None:
             return responses.error(error)
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+
+    async def _adispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        # The user lookup is synchronous ORM work, which must not run on the event loop.
+        error = await sync_to_async(authentication_error)(request)
+        if error is not None:
+            return responses.error(error)
+        return await super().dispatch(request, *args, **kwargs)  # type: ignore[misc]

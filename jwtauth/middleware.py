@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -16,6 +17,7 @@ from . import credentials, responses
 from .backends import user_for, verify_access
 from .conf import conf
 from .exceptions import JWTAuthError, ServiceUnavailable, TokenError
+from .tokens import Token
 
 Handler = Callable[[HttpRequest], Any]
 LENIENT_ATTR = "jwtauth_lenient"
@@ -27,10 +29,17 @@ def lenient(view: Any) -> Any:
     return view
 
 
-def _lazy_user(token: Any, cached: Any) -> Any:
-    if cached is not None:
-        return cached
-    return SimpleLazyObject(lambda: user_for(token) or AnonymousUser())
+def _user_loader(token: Token, cached: Any) -> Callable[[], Any]:
+    @functools.cache
+    def load() -> Any:
+        if cached is not None:
+            return cached
+        try:
+            return user_for(token) or AnonymousUser()
+        except TokenError:
+            return AnonymousUser()
+
+    return load
 
 
 def authenticate(request: HttpRequest) -> None:
@@ -38,10 +47,12 @@ def authenticate(request: HttpRequest) -> None:
 
     A bad token is not answered here: it is kept in ``request.jwtauth_error`` and answered
     by :meth:`JWTAuthenticationMiddleware.process_view`, so that views marked :func:`lenient`
-    (logout with a dead token, say) still run.
+    (logout with a dead token, say) still run. The user is loaded only when first read, through
+    ``request.user`` or, from async code, ``await request.auser()``.
     """
     request.auth = None  # type: ignore[attr-defined]
     request.jwtauth_error = None  # type: ignore[attr-defined]
+    request.jwtauth_source = None  # type: ignore[attr-defined]
     try:
         credential = credentials.find(request)
         if credential is None:
@@ -59,8 +70,20 @@ def authenticate(request: HttpRequest) -> None:
         request.jwtauth_error = ServiceUnavailable()  # type: ignore[attr-defined]
         request.jwtauth_error.__cause__ = e  # type: ignore[attr-defined]
         return
+    load = _user_loader(token, cached_user)
+
+    async def auser() -> Any:
+        return await sync_to_async(load)()
+
     request.auth = token  # type: ignore[attr-defined]
-    request.user = _lazy_user(token, cached_user)  # type: ignore[assignment]
+    request.user = SimpleLazyObject(load)  # type: ignore[assignment]
+    request.auser = auser
+
+
+def authenticate_once(request: HttpRequest) -> None:
+    """Authenticate ``request`` unless the middleware already did (it may not be installed)."""
+    if not hasattr(request, "jwtauth_error"):
+        authenticate(request)
 
 
 class JWTAuthenticationMiddleware:
@@ -106,7 +129,12 @@ class JWTAuthenticationMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """Add the headers Django's ``SecurityMiddleware`` leaves out (``X-XSS-Protection``)."""
+    """Add the headers Django's ``SecurityMiddleware`` leaves out (``X-XSS-Protection``).
+
+    ``Referrer-Policy``, ``X-Content-Type-Options`` and HSTS come from ``SecurityMiddleware``
+    (``SECURE_REFERRER_POLICY``, ``SECURE_CONTENT_TYPE_NOSNIFF``, ``SECURE_HSTS_*``) and
+    ``X-Frame-Options`` from ``XFrameOptionsMiddleware``; this one fills the gaps.
+    """
 
     sync_capable = True
     async_capable = True
@@ -133,4 +161,8 @@ class SecurityHeadersMiddleware:
         if value is not None:
             response.headers.setdefault("X-XSS-Protection", str(value))
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # A fallback for sites without XFrameOptionsMiddleware: no page of ours is framed
+        # (clickjacking), unless the view opted out with @xframe_options_exempt.
+        if not getattr(response, "xframe_options_exempt", False):
+            response.headers.setdefault("X-Frame-Options", "DENY")
         return response

@@ -60,9 +60,19 @@ def string(data: dict[str, Any], name: str, max_length: int = 4096) -> str:
     value = data.get(name)
     if not isinstance(value, str) or not value:
         raise BadRequest(f"The field '{name}' is required and must be a string.")
-    if len(value) > max_length or "\x00" in value:
+    if len(value) > max_length or "\x00" in value or not _encodable(value):
         raise BadRequest(f"The field '{name}' is not acceptable.")
     return value
+
+
+def _encodable(value: str) -> bool:
+    # JSON can carry lone surrogates ("\ud800"), which no UTF-8 consumer (the database, a
+    # password hasher) accepts; refuse them here rather than fail deeper with a 500.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def optional_string(data: dict[str, Any], name: str, max_length: int = 4096) -> str | None:

@@ -17,12 +17,13 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware, get_token
+from django.middleware.csrf import get_token
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from . import cookies, credentials, payload, responses, revocation, sessions, throttle
 from .conf import conf
+from .cookies import enforce_csrf
 from .decorators import authentication_error
 from .exceptions import (
     InvalidCredentials,
@@ -30,7 +31,6 @@ from .exceptions import (
     MethodNotAllowed,
     NotAuthenticated,
     NotFound,
-    PermissionDenied,
     ServiceUnavailable,
     TokenError,
     TokenExpired,
@@ -46,25 +46,20 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 View = Callable[..., HttpResponseBase]
 
 
-def enforce_csrf(request: HttpRequest) -> None:
-    """Run Django's CSRF check on a request whose credential is a cookie."""
-    check = CsrfViewMiddleware(lambda r: HttpResponse())
-    check.process_request(request)
-    if check.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]
-        raise PermissionDenied(_("CSRF verification failed."))
-
-
 def endpoint(
     *methods: str, auth: bool = False, clears_cookies: bool = False
 ) -> Callable[[View], View]:
     """Wrap a view: allowed methods, token requirement, CSRF for cookies, JSON errors."""
 
+    # RFC 9110 §9.1: a resource that answers GET answers HEAD too.
+    allowed = (*methods, "HEAD") if "GET" in methods else methods
+
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-            if request.method not in methods:
+            if request.method not in allowed:
                 response = responses.error(MethodNotAllowed())
-                response["Allow"] = ", ".join(methods)
+                response["Allow"] = ", ".join(allowed)
                 return response
             try:
                 return _run(view, request, auth, *args, **kwargs)
@@ -75,13 +70,21 @@ def endpoint(
                     "database unavailable in %s: %s", view.__name__, e.__class__.__name__
                 )
                 response = responses.error(ServiceUnavailable())
-            if clears_cookies and conf.COOKIES:
+            if clears_cookies and _should_clear(request, response):
                 cookies.clear_tokens(response)
             return response
 
-        return lenient(csrf_exempt(wrapper))
+        marked: View = lenient(csrf_exempt(wrapper))
+        return marked
 
     return decorate
+
+
+def _should_clear(request: HttpRequest, response: HttpResponseBase) -> bool:
+    # Clear the cookies of a request whose tokens are dead (401), but only when it carried
+    # them: a cross-site form post carries none (SameSite=Strict), and a 403 is a failed CSRF
+    # check; neither may log the browser out.
+    return bool(conf.COOKIES) and response.status_code == 401 and cookies.presented(request)
 
 
 def _run(
@@ -105,6 +108,13 @@ def client_ip(request: HttpRequest) -> str | None:
         return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
     except ValueError:
         return None
+
+
+def user_agent(request: HttpRequest) -> str:
+    """Return the request's ``User-Agent`` as printable text, for the sessions list."""
+    raw = request.META.get("HTTP_USER_AGENT", "")
+    # The header is client input: keep it printable (no NUL, which PostgreSQL text refuses).
+    return "".join(c for c in raw if c.isprintable())[: sessions.MAX_USER_AGENT]
 
 
 def _token_response(pair: TokenPair, use_cookies: bool) -> HttpResponse:
@@ -135,7 +145,7 @@ def login(request: HttpRequest) -> HttpResponseBase:
         throttle.failed(username, ip)
         raise InvalidCredentials()
     throttle.succeeded(username)
-    pair = sessions.start(user, user_agent=request.META.get("HTTP_USER_AGENT", ""), ip_address=ip)
+    pair = sessions.start(user, user_agent=user_agent(request), ip_address=ip)
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     return _token_response(pair, use_cookies)
 
@@ -197,12 +207,15 @@ def logout(request: HttpRequest) -> HttpResponseBase:
 def _end_refresh(raw: str, already_ended: bool) -> bool:
     try:
         token = decode(raw, REFRESH)
-    except (TokenExpired, TokenRevoked):
+    except TokenExpired:
         return False
     except TokenError:
         if already_ended:
             return False
         raise
+    if revocation.is_revoked(token):
+        # A spent family (or a deleted user's) has nothing left to end.
+        return False
     sessions.end(token)
     return True
 

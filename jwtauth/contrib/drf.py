@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import DatabaseError
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from .. import credentials
+from .. import cookies, credentials
 from ..backends import user_for, verify_access
-from ..exceptions import PermissionDenied, TokenError
-from ..views import enforce_csrf
+from ..exceptions import JWTAuthError, PermissionDenied, ServiceUnavailable, TokenError
+
+
+def _translate(error: JWTAuthError) -> exceptions.APIException:
+    """Return the DRF exception that answers ``error`` with the same status and code."""
+    if isinstance(error, TokenError):
+        return exceptions.AuthenticationFailed(str(error.detail), code=error.code)
+    translated = exceptions.APIException(str(error.detail), code=error.code)
+    translated.status_code = error.status
+    return translated
 
 
 class JWTAuthentication(BaseAuthentication):
@@ -26,7 +35,7 @@ class JWTAuthentication(BaseAuthentication):
         else:
             error = getattr(django_request, "jwtauth_error", None)
             if error is not None:
-                raise exceptions.AuthenticationFailed(str(error.detail), code=error.code)
+                raise _translate(error)
             token, user = self._verify(django_request)
             if token is None:
                 return None
@@ -44,19 +53,24 @@ class JWTAuthentication(BaseAuthentication):
                 return None, None
             django_request.jwtauth_source = credential.source
             token, user = verify_access(credential.raw)
+            return token, user if user is not None else user_for(token)
         except TokenError as e:
-            raise exceptions.AuthenticationFailed(str(e.detail), code=e.code) from e
-        return token, user if user is not None else user_for(token)
+            raise _translate(e) from e
+        except DatabaseError as e:
+            raise _translate(ServiceUnavailable()) from e
 
     @staticmethod
     def _enforce_csrf(request: Request) -> None:
         if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
             return
         try:
-            enforce_csrf(request._request)
+            cookies.enforce_csrf(request._request)
         except PermissionDenied as e:
             raise exceptions.PermissionDenied(str(e.detail)) from e
 
     def authenticate_header(self, request: Request) -> str:
         """Answer 401 (not 403) with ``WWW-Authenticate: Bearer`` for failed authentication."""
+        # RFC 6750 §3.1: name the error only when a token was presented at all.
+        if getattr(request._request, "jwtauth_source", None) is None:
+            return "Bearer"
         return 'Bearer error="invalid_token"'
