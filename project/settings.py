@@ -158,6 +158,7 @@ JWTAUTH_AUDIENCE = env.str("JWT_AUDIENCE", default="jwtauth-demo")
 JWTAUTH_LEEWAY = env.int("JWT_LEEWAY_SECONDS", default=0)
 JWTAUTH_COOKIES = env.bool("JWT_COOKIES", default=True)
 JWTAUTH_USER_CACHE = env.bool("JWT_USER_CACHE", default=False)
+JWTAUTH_CACHE_RETRY_AFTER = env.float("JWT_CACHE_RETRY_AFTER", default=5.0)
 
 # HTTPS: one switch (DJANGO_HTTPS) turns all of these on together.
 SECURE_SSL_REDIRECT = HTTPS
