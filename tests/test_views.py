@@ -1,0 +1,640 @@
+"""The JSON endpoints through the Django test client: success, every failure, exact bodies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import statistics
+import time
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from django.contrib.auth.signals import user_logged_in
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from jwtauth import sessions
+from jwtauth.conf import conf
+from jwtauth.models import TokenSession
+from tests.conftest import PASSWORD, public_pem
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "/auth/login/"
+REFRESH = "/auth/refresh/"
+LOGOUT = "/auth/logout/"
+LOGOUT_ALL = "/auth/logout-all/"
+SESSIONS = "/auth/sessions/"
+JWKS = "/.well-known/jwks.json"
+ME = "/api/me/"
+
+
+def post(client: Client, path: str, data: Any = None, **extra: Any) -> Any:
+    """POST ``data`` as JSON (nothing when ``None``)."""
+    if data is None:
+        return client.post(path, **extra)
+    return client.post(path, data, content_type="application/json", **extra)
+
+
+def bearer(access: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+
+
+def error_of(response: Any) -> str:
+    """Return the stable code, after checking the body is exactly {"error", "detail"}."""
+    body = response.json()
+    assert set(body) == {"error", "detail"}
+    assert isinstance(body["detail"], str)
+    assert body["detail"]
+    return str(body["error"])
+
+
+def login(client: Client, username: str = "alice", **extra: Any) -> dict[str, Any]:
+    response = post(client, LOGIN, {"username": username, "password": PASSWORD}, **extra)
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
+# --- login -----------------------------------------------------------------------------
+
+
+def test_login_answers_a_token_pair_that_no_cache_may_keep(client: Client, user: Any) -> None:
+    response = post(client, LOGIN, {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access", "refresh", "token_type", "expires_in"}
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert response["Cache-Control"] == "no-store"
+    assert response["Pragma"] == "no-cache"
+    me = client.get(ME, **bearer(body["access"]))
+    assert me.status_code == 200
+    assert me.json() == {"id": user.pk, "username": "alice"}
+
+
+def test_login_updates_last_login_sends_the_signal_and_records_the_session(
+    client: Client, user: Any
+) -> None:
+    received: list[Any] = []
+
+    def receiver(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+        received.append(user)
+
+    user_logged_in.connect(receiver)
+    try:
+        body = login(client, HTTP_USER_AGENT="Firefox/128\x00 on\tLinux", REMOTE_ADDR="10.1.2.3")
+    finally:
+        user_logged_in.disconnect(receiver)
+    assert received == [user]
+    user.refresh_from_db()
+    assert user.last_login is not None
+    row = TokenSession.objects.get(user=user)
+    # The NUL (which PostgreSQL text refuses) and other control characters are dropped.
+    assert row.user_agent == "Firefox/128 onLinux"
+    assert row.ip_address == "10.1.2.3"
+    assert row.sid == jwt.decode(body["access"], options={"verify_signature": False})["sid"]
+    assert row.revoked_at is None
+
+
+def test_login_accepts_a_form_encoded_body(client: Client, user: Any) -> None:
+    response = client.post(LOGIN, {"username": "alice", "password": PASSWORD})
+    assert response.status_code == 200
+    assert set(response.json()) == {"access", "refresh", "token_type", "expires_in"}
+
+
+def _refusals(client: Client, django_user_model: Any) -> list[Any]:
+    django_user_model.objects.create_user("carol", password=PASSWORD, is_active=False)
+    return [
+        post(client, LOGIN, {"username": "alice", "password": "wrong"}),
+        post(client, LOGIN, {"username": "nobody", "password": PASSWORD}),
+        post(client, LOGIN, {"username": "carol", "password": PASSWORD}),
+    ]
+
+
+def test_wrong_password_unknown_user_and_inactive_user_get_the_same_401(
+    client: Client, user: Any, django_user_model: Any
+) -> None:
+    responses = _refusals(client, django_user_model)
+    answers = {
+        (r.status_code, r.content, r.get("WWW-Authenticate"), r["Cache-Control"]) for r in responses
+    }
+    assert len(answers) == 1
+    assert responses[0].status_code == 401
+    assert error_of(responses[0]) == "invalid_credentials"
+    assert TokenSession.objects.count() == 0
+
+
+@override_settings(
+    PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+    JWTAUTH_LOGIN_FAILURE_LIMIT=0,
+    JWTAUTH_LOGIN_IP_FAILURE_LIMIT=0,
+)
+def test_refusals_take_about_the_same_time_with_the_real_hasher(
+    client: Client, django_user_model: Any
+) -> None:
+    """Time each refusal with Django's default PBKDF2 hasher; report medians, bound the ratio.
+
+    The bound is loose on purpose (a shared CI machine is noisy): it catches a path that skips
+    hashing altogether, which would be several times faster, not small differences.
+    """
+    django_user_model.objects.create_user("alice", password=PASSWORD)
+    django_user_model.objects.create_user("carol", password=PASSWORD, is_active=False)
+    cases = {
+        "wrong password": {"username": "alice", "password": "wrong"},
+        "unknown user": {"username": "nobody", "password": PASSWORD},
+        "inactive user": {"username": "carol", "password": PASSWORD},
+    }
+    samples: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(4):
+        for name, data in cases.items():  # interleaved, so drift hits every case alike
+            start = time.perf_counter()
+            response = post(client, LOGIN, data)
+            samples[name].append(time.perf_counter() - start)
+            assert response.status_code == 401
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    print("login refusal medians (s):", {k: round(v, 4) for k, v in medians.items()})
+    assert max(medians.values()) / min(medians.values()) < 2.0
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        ({}, "invalid_request"),
+        ({"username": "alice"}, "invalid_request"),
+        ({"username": "alice", "password": 7}, "invalid_request"),
+        ({"username": ["alice"], "password": PASSWORD}, "invalid_request"),
+        ({"username": "alice", "password": ""}, "invalid_request"),
+        ({"username": "alice\x00", "password": PASSWORD}, "invalid_request"),
+        ({"username": "a" * 255, "password": PASSWORD}, "invalid_request"),
+        ({"username": "alice", "password": "p" * 4097}, "invalid_request"),
+    ],
+)
+def test_login_refuses_missing_or_unfit_fields(
+    client: Client, user: Any, data: dict[str, Any], code: str
+) -> None:
+    response = post(client, LOGIN, data)
+    assert response.status_code == 400
+    assert error_of(response) == code
+
+
+def test_login_refuses_lone_surrogates_instead_of_failing_in_the_hasher(
+    client: Client, user: Any
+) -> None:
+    for field in ("username", "password"):
+        data = {"username": "alice", "password": PASSWORD, field: "x\ud800"}
+        raw = json.dumps(data)  # ensure_ascii keeps the lone surrogate as a \ud800 escape
+        response = client.post(LOGIN, raw, content_type="application/json")
+        assert response.status_code == 400
+        assert error_of(response) == "invalid_request"
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b"{not json", "application/json", 400, "invalid_request"),
+        (b"[1, 2]", "application/json", 400, "invalid_request"),
+        (b'"alice"', "application/json", 400, "invalid_request"),
+        (b"null", "application/json", 400, "invalid_request"),
+        (b'{"username": "\xff\xfe"}', "application/json", 400, "invalid_request"),
+        (b"[" * 100_000 + b"]" * 100_000, "application/json", 413, "payload_too_large"),
+        (b"[" * 5_000 + b"]" * 5_000, "application/json", 400, "invalid_request"),
+        (b'{"n": ' + b"9" * 5000 + b"}", "application/json", 400, "invalid_request"),
+        (b"username=alice", "text/plain", 400, "invalid_request"),
+        (b"--x\r\nbroken", "multipart/form-data", 400, "invalid_request"),
+        (b'{"username": "' + b"a" * 20_000 + b'"}', "application/json", 413, "payload_too_large"),
+    ],
+)
+def test_malformed_or_oversized_bodies_are_4xx_json(
+    client: Client, body: bytes, content_type: str, status: int, code: str
+) -> None:
+    for path in (LOGIN, REFRESH, LOGOUT):
+        response = client.generic("POST", path, body, content_type=content_type)
+        assert response.status_code == status, (path, response.content)
+        assert error_of(response) == code
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(client: Client) -> None:
+    response = client.generic(
+        "POST", LOGIN, b"{}", content_type="application/json", CONTENT_LENGTH="999999"
+    )
+    assert response.status_code == 413
+    assert error_of(response) == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "allow"),
+    [
+        (LOGIN, "get", "POST"),
+        (LOGIN, "put", "POST"),
+        (REFRESH, "delete", "POST"),
+        (LOGOUT, "get", "POST"),
+        (LOGOUT_ALL, "patch", "POST"),
+        (SESSIONS, "post", "GET, HEAD"),
+        ("/auth/sessions/abc/revoke/", "get", "POST"),
+        (JWKS, "post", "GET, HEAD"),
+        ("/auth/csrf/", "post", "GET, HEAD"),
+    ],
+)
+def test_wrong_method_is_405_with_allow(client: Client, path: str, method: str, allow: str) -> None:
+    response = getattr(client, method)(path)
+    assert response.status_code == 405
+    assert response["Allow"] == allow
+    assert error_of(response) == "method_not_allowed"
+
+
+def test_head_is_answered_where_get_is(client: Client, settings: Any, private_keys: Any) -> None:
+    settings.JWTAUTH_ALGORITHM = "ES256"
+    settings.JWTAUTH_PRIVATE_KEY = private_keys["ES256"]
+    response = client.head(JWKS)
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+# --- refresh ---------------------------------------------------------------------------
+
+
+def test_refresh_rotates_both_tokens_and_spends_the_old_one(client: Client, pair: Any) -> None:
+    response = post(client, REFRESH, {"refresh": pair.refresh})
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"access", "refresh", "token_type", "expires_in"}
+    assert response["Cache-Control"] == "no-store"
+    assert body["access"] != pair.access
+    assert body["refresh"] != pair.refresh
+    new_claims = jwt.decode(body["refresh"], options={"verify_signature": False})
+    assert new_claims["sid"] == pair.refresh_token.sid  # same family
+    assert client.get(ME, **bearer(body["access"])).status_code == 200
+    row = TokenSession.objects.get(sid=pair.refresh_token.sid)
+    assert row.refresh_jti == new_claims["jti"]
+    assert row.previous_refresh_jti == pair.refresh_token.jti
+    assert row.refreshed_at is not None
+
+
+def test_reusing_a_spent_refresh_token_kills_the_whole_family(client: Client, pair: Any) -> None:
+    first = post(client, REFRESH, {"refresh": pair.refresh}).json()
+    reuse = post(client, REFRESH, {"refresh": pair.refresh})
+    assert reuse.status_code == 401
+    assert error_of(reuse) == "token_reused"
+    assert reuse["WWW-Authenticate"].startswith('Bearer error="invalid_token", error_description=')
+    # The thief's (or the victim's) descendant is dead too (RFC 9700 §4.14.2).
+    descendant = post(client, REFRESH, {"refresh": first["refresh"]})
+    assert descendant.status_code == 401
+    assert error_of(descendant) == "token_revoked"
+    me = client.get(ME, **bearer(first["access"]))
+    assert me.status_code == 401
+    assert error_of(me) == "token_revoked"
+    assert client.get(ME, **bearer(pair.access)).status_code == 401
+    assert TokenSession.objects.get(sid=pair.refresh_token.sid).revoke_reason == (
+        "refresh token reuse"
+    )
+
+
+def test_a_grace_window_refuses_a_quick_retry_without_killing_the_family(
+    client: Client, pair: Any, settings: Any
+) -> None:
+    settings.JWTAUTH_REFRESH_REUSE_GRACE = 30
+    first = post(client, REFRESH, {"refresh": pair.refresh}).json()
+    retry = post(client, REFRESH, {"refresh": pair.refresh})
+    assert retry.status_code == 401
+    assert error_of(retry) == "token_invalid"
+    assert post(client, REFRESH, {"refresh": first["refresh"]}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [
+        (lambda p: p.access, "token_invalid"),  # an access token is not a refresh token
+        (lambda p: "not.a.token", "token_invalid"),
+        (lambda p: p.refresh[:-4] + "AAAA", "token_invalid"),
+        (lambda p: "x" * 4097, "token_invalid"),
+    ],
+)
+def test_refresh_refuses_unusable_tokens_with_an_invalid_token_challenge(
+    client: Client, pair: Any, make: Any, code: str
+) -> None:
+    response = post(client, REFRESH, {"refresh": make(pair)})
+    assert response.status_code == 401
+    assert error_of(response) == code
+    assert response["WWW-Authenticate"].startswith(
+        'Bearer error="invalid_token", error_description="'
+    )
+
+
+def test_refresh_refuses_a_field_longer_than_any_token_as_malformed(client: Client) -> None:
+    response = post(client, REFRESH, {"refresh": "x" * 4098})
+    assert response.status_code == 400
+    assert error_of(response) == "invalid_request"
+
+
+def test_refresh_without_a_token_is_401_with_a_bare_challenge(client: Client) -> None:
+    response = post(client, REFRESH, {})
+    assert response.status_code == 401
+    assert error_of(response) == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_an_expired_refresh_token_is_refused(client: Client, user: Any, clock: Any) -> None:
+    pair = sessions.start(user)
+    clock.shift(conf.refresh_lifetime)
+    response = post(client, REFRESH, {"refresh": pair.refresh})
+    assert response.status_code == 401
+    assert error_of(response) == "token_expired"
+
+
+def test_refresh_for_a_deactivated_user_is_refused(client: Client, pair: Any, user: Any) -> None:
+    user.is_active = False
+    user.save()
+    response = post(client, REFRESH, {"refresh": pair.refresh})
+    assert response.status_code == 401
+    assert error_of(response) == "token_revoked"
+
+
+def test_refresh_via_the_cookie_sets_new_cookies_and_keeps_tokens_out_of_the_body(
+    client: Client, user: Any
+) -> None:
+    login_response = post(
+        client, LOGIN, {"username": "alice", "password": PASSWORD, "cookie": True}
+    )
+    old_refresh = login_response.cookies[conf.REFRESH_COOKIE].value
+    response = post(client, REFRESH)
+    assert response.status_code == 200
+    assert set(response.json()) == {"token_type", "expires_in"}
+    new_refresh = response.cookies[conf.REFRESH_COOKIE].value
+    assert new_refresh != old_refresh
+    assert response.cookies[conf.ACCESS_COOKIE].value
+    # The cookie-borne refresh token was spent like a body one: presenting it again is reuse.
+    client.cookies[conf.REFRESH_COOKIE] = old_refresh
+    reuse = post(client, REFRESH)
+    assert reuse.status_code == 401
+    assert error_of(reuse) == "token_reused"
+    assert reuse.cookies[conf.REFRESH_COOKIE]["max-age"] == 0
+
+
+# --- logout ----------------------------------------------------------------------------
+
+
+def test_logout_revokes_the_access_token_and_its_refresh_family(client: Client, pair: Any) -> None:
+    response = post(client, LOGOUT, **bearer(pair.access))
+    assert response.status_code == 204
+    assert response.content == b""
+    me = client.get(ME, **bearer(pair.access))
+    assert me.status_code == 401
+    assert error_of(me) == "token_revoked"
+    assert 'error="invalid_token"' in me["WWW-Authenticate"]
+    assert post(client, REFRESH, {"refresh": pair.refresh}).status_code == 401
+
+
+def test_logout_with_the_refresh_token_alone_after_the_access_token_expired(
+    client: Client, user: Any, clock: Any
+) -> None:
+    pair = sessions.start(user)
+    clock.shift(conf.access_lifetime + 1)
+    expired = client.get(ME, **bearer(pair.access))
+    assert error_of(expired) == "token_expired"
+    response = post(client, LOGOUT, {"refresh": pair.refresh}, **bearer(pair.access))
+    assert response.status_code == 204
+    refused = post(client, REFRESH, {"refresh": pair.refresh})
+    assert refused.status_code == 401
+    assert error_of(refused) == "token_revoked"
+
+
+def test_logout_with_only_a_refresh_token_in_the_body(client: Client, pair: Any) -> None:
+    assert post(client, LOGOUT, {"refresh": pair.refresh}).status_code == 204
+    assert client.get(ME, **bearer(pair.access)).status_code == 401
+
+
+def test_logout_is_idempotent_for_an_already_revoked_token(client: Client, pair: Any) -> None:
+    assert post(client, LOGOUT, **bearer(pair.access)).status_code == 204
+    assert post(client, LOGOUT, **bearer(pair.access)).status_code == 204
+
+
+def test_logout_with_a_deleted_users_refresh_token_is_not_an_error(
+    client: Client, pair: Any, user: Any
+) -> None:
+    user.delete()
+    assert post(client, LOGOUT, {"refresh": pair.refresh}).status_code == 204
+
+
+def test_logout_without_any_token_is_401(client: Client) -> None:
+    response = post(client, LOGOUT)
+    assert response.status_code == 401
+    assert error_of(response) == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_logout_with_a_forged_token_is_401_invalid_token(client: Client, pair: Any) -> None:
+    response = post(client, LOGOUT, **bearer(pair.access[:-4] + "AAAA"))
+    assert response.status_code == 401
+    assert error_of(response) == "token_invalid"
+    assert client.get(ME, **bearer(pair.access)).status_code == 200
+
+
+def test_logout_all_revokes_every_session_of_the_user_only(
+    client: Client, user: Any, other_user: Any
+) -> None:
+    phone, laptop = sessions.start(user), sessions.start(user)
+    bobs = sessions.start(other_user)
+    response = post(client, LOGOUT_ALL, **bearer(phone.access))
+    assert response.status_code == 204
+    for gone in (phone, laptop):
+        assert error_of(client.get(ME, **bearer(gone.access))) == "token_revoked"
+        assert post(client, REFRESH, {"refresh": gone.refresh}).status_code == 401
+    assert client.get(ME, **bearer(bobs.access)).status_code == 200
+    # A login after the cutoff works again.
+    fresh = login(client)
+    assert client.get(ME, **bearer(fresh["access"])).status_code == 200
+
+
+@pytest.mark.parametrize("headers", [{}, {"HTTP_AUTHORIZATION": "Bearer nonsense"}])
+def test_logout_all_requires_a_valid_token(client: Client, headers: dict[str, str]) -> None:
+    response = post(client, LOGOUT_ALL, **headers)
+    assert response.status_code == 401
+    assert error_of(response) in {"not_authenticated", "token_invalid"}
+
+
+# --- sessions --------------------------------------------------------------------------
+
+
+def test_sessions_lists_the_users_own_live_sessions_and_marks_the_current_one(
+    client: Client, user: Any, other_user: Any
+) -> None:
+    phone = sessions.start(user, user_agent="Phone", ip_address="192.0.2.1")
+    laptop = sessions.start(user, user_agent="Laptop", ip_address="2001:db8::1")
+    ended = sessions.start(user, user_agent="Old")
+    sessions.end(ended.access_token)
+    bobs = sessions.start(other_user, user_agent="Bob's")
+    response = client.get(SESSIONS, **bearer(laptop.access))
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    listed = {s["id"]: s for s in response.json()["sessions"]}
+    assert set(listed) == {phone.access_token.sid, laptop.access_token.sid}
+    assert bobs.access_token.sid not in listed
+    current = listed[laptop.access_token.sid]
+    assert set(current) == {"id", "device", "ip", "created", "last_used", "expires", "current"}
+    assert (current["device"], current["ip"], current["current"]) == ("Laptop", "2001:db8::1", True)
+    assert listed[phone.access_token.sid]["current"] is False
+
+
+def test_sessions_last_used_follows_refreshes(client: Client, user: Any, clock: Any) -> None:
+    pair = sessions.start(user)
+    clock.shift(120)
+    rotated = post(client, REFRESH, {"refresh": pair.refresh}).json()
+    (row,) = client.get(SESSIONS, **bearer(rotated["access"])).json()["sessions"]
+    assert row["last_used"] > row["created"]
+
+
+def test_sessions_requires_a_token(client: Client) -> None:
+    response = client.get(SESSIONS)
+    assert response.status_code == 401
+    assert error_of(response) == "not_authenticated"
+
+
+def test_a_user_revokes_one_of_their_sessions(client: Client, user: Any) -> None:
+    phone, laptop = sessions.start(user), sessions.start(user)
+    url = reverse("jwtauth:session-revoke", args=[phone.access_token.sid])
+    response = post(client, url, **bearer(laptop.access))
+    assert response.status_code == 204
+    assert error_of(client.get(ME, **bearer(phone.access))) == "token_revoked"
+    assert post(client, REFRESH, {"refresh": phone.refresh}).status_code == 401
+    assert client.get(ME, **bearer(laptop.access)).status_code == 200
+
+
+@pytest.mark.parametrize("sid", ["bob", "no-such-session", "x" * 300])
+def test_revoking_another_users_or_an_unknown_session_is_404(
+    client: Client, pair: Any, other_user: Any, sid: str
+) -> None:
+    bobs = sessions.start(other_user)
+    target = bobs.access_token.sid if sid == "bob" else sid
+    response = post(client, f"/auth/sessions/{target}/revoke/", **bearer(pair.access))
+    assert response.status_code == 404
+    assert error_of(response) == "not_found"
+    assert client.get(ME, **bearer(bobs.access)).status_code == 200
+
+
+def test_session_revoke_requires_a_token(client: Client, pair: Any) -> None:
+    response = post(client, f"/auth/sessions/{pair.access_token.sid}/revoke/")
+    assert response.status_code == 401
+    assert client.get(ME, **bearer(pair.access)).status_code == 200
+
+
+# --- JWKS ------------------------------------------------------------------------------
+
+# RFC 7638 §3.2: the members each key type's thumbprint covers.
+THUMBPRINT_MEMBERS = {
+    "RSA": ("e", "kty", "n"),
+    "EC": ("crv", "kty", "x", "y"),
+    "OKP": ("crv", "kty", "x"),
+}
+PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+
+def thumbprint(jwk: dict[str, str]) -> str:
+    """Compute the RFC 7638 thumbprint of a public JWK, written out from the RFC."""
+    members = {name: jwk[name] for name in THUMBPRINT_MEMBERS[jwk["kty"]]}
+    digest = hashlib.sha256(json.dumps(members, sort_keys=True, separators=(",", ":")).encode())
+    return jwt.utils.base64url_encode(digest.digest()).decode()
+
+
+def use_keys(settings: Any, alg: str, private: str, fallbacks: list[str] | None = None) -> None:
+    settings.JWTAUTH_ALGORITHM = alg
+    settings.JWTAUTH_PRIVATE_KEY = private
+    settings.JWTAUTH_PUBLIC_KEY_FALLBACKS = fallbacks or []
+
+
+def fresh_pem(alg: str) -> str:
+    """Return a new PEM private key for ``alg``: a key nobody else has."""
+    key: Any = {
+        "RS256": lambda: rsa.generate_private_key(65537, 2048),
+        "ES256": lambda: ec.generate_private_key(ec.SECP256R1()),
+        "EdDSA": ed25519.Ed25519PrivateKey.generate,
+    }[alg]()
+    return str(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+    )
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
+def test_jwks_publishes_current_and_fallback_public_keys_only(
+    client: Client, settings: Any, private_keys: dict[str, str], alg: str
+) -> None:
+    use_keys(settings, alg, private_keys[alg], [public_pem(fresh_pem(alg))])
+    settings.JWTAUTH_JWKS_MAX_AGE = 900
+    response = client.get(JWKS)
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "public, max-age=900"
+    keys = response.json()["keys"]
+    assert len(keys) == 2
+    assert len({jwk["kid"] for jwk in keys}) == 2
+    for jwk in keys:
+        assert jwk["use"] == "sig"
+        assert jwk["alg"] == alg
+        assert jwk["kid"] == thumbprint(jwk)
+        assert not PRIVATE_MEMBERS & set(jwk)
+    # The first key is the signing key: its JWK holds the configured key's public half.
+    published = jwt.PyJWK.from_dict(keys[0]).key
+    assert (
+        public_pem(private_keys[alg])
+        == published.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode()
+    )
+    assert client.get("/auth/jwks.json").json() == response.json()
+
+
+def test_jwks_is_404_with_an_hmac_algorithm(client: Client) -> None:
+    response = client.get(JWKS)
+    assert response.status_code == 404
+    assert error_of(response) == "not_found"
+    assert conf.SECRET_KEY not in response.content.decode()
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256", "EdDSA"])
+def test_a_token_verifies_with_only_the_published_jwk_set(
+    client: Client, settings: Any, private_keys: dict[str, str], user: Any, alg: str
+) -> None:
+    """Verify a login's access token with PyJWT and nothing but the fetched JWK Set."""
+    use_keys(settings, alg, private_keys[alg])
+    access = login(client)["access"]
+    jwk_set = jwt.PyJWKSet.from_dict(client.get(JWKS).json())
+    kid = jwt.get_unverified_header(access)["kid"]
+    key = next(k for k in jwk_set.keys if k.key_id == kid)
+    claims = jwt.decode(
+        access, key=key.key, algorithms=[alg], audience=conf.AUDIENCE, issuer=conf.ISSUER
+    )
+    assert claims["sub"] == str(user.pk)
+    # A token signed with another key of the same algorithm is refused by the same set.
+    use_keys(settings, alg, fresh_pem(alg))
+    forged = login(client)["access"]
+    assert jwt.get_unverified_header(forged)["kid"] not in {k.key_id for k in jwk_set.keys}
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(forged, key=key.key, algorithms=[alg], audience=conf.AUDIENCE)
+
+
+def test_a_token_signed_before_a_key_rotation_verifies_with_the_published_fallback(
+    client: Client, settings: Any, private_keys: dict[str, str], user: Any
+) -> None:
+    use_keys(settings, "RS256", private_keys["RS256"])
+    old_token = login(client)["access"]
+    use_keys(settings, "RS256", private_keys["RS256-other"], [public_pem(private_keys["RS256"])])
+    jwk_set = jwt.PyJWKSet.from_dict(client.get(JWKS).json())
+    jwk = jwk_set[jwt.get_unverified_header(old_token)["kid"]]
+    assert jwt.decode(old_token, key=jwk.key, algorithms=["RS256"], audience=conf.AUDIENCE)
+    assert client.get(ME, **bearer(old_token)).status_code == 200
+
+
+# --- CSRF ------------------------------------------------------------------------------
+
+
+def test_csrf_endpoint_sets_the_cookie_and_returns_the_token(client: Client) -> None:
+    response = client.get("/auth/csrf/")
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "no-store"
+    assert response.json()["csrf_token"]
+    assert response.cookies["csrftoken"].value
