@@ -132,7 +132,7 @@ def _delete(queryset: QuerySet[Any], lower: Any, upper: Any) -> int:
         try:
             # _raw_delete is one DELETE statement: no Collector, no rows fetched, no signals.
             # Nothing references these tables, so there is no cascade to honour.
-            return int(batch._raw_delete(batch.db))  # type: ignore[attr-defined]
+            return int(batch._raw_delete(batch.db))
         except OperationalError as e:
             if _sqlstate(e) not in RETRYABLE_SQLSTATES or attempt == RETRIES - 1:
                 raise
