@@ -321,8 +321,28 @@ def _session_state() -> Case:
     )
 
 
+class ViewOnly:
+    """Refuse add, change and delete: these rows change only through jwtauth.revocation.
+
+    A session starts at login and ends by being revoked; a cutoff moves forward only (moving
+    it back would bring dead tokens back to life); the purge command removes expired rows.
+    """
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse adding rows by hand."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse editing rows."""
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        """Refuse deleting rows."""
+        return False
+
+
 @admin.register(TokenSession)
-class TokenSessionAdmin(TokenSessionAdminBase):
+class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
     """List login sessions (devices) and revoke them; nothing is edited in place."""
 
     list_display = (
@@ -383,21 +403,9 @@ class TokenSessionAdmin(TokenSessionAdminBase):
         """Show live, revoked or expired."""
         return str(obj.state)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Refuse: sessions start at login only."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Refuse edits: a session is revoked, never changed."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Refuse deletes: revoke instead (the purge command removes expired rows)."""
-        return False
-
     def has_revoke_permission(self, request: HttpRequest) -> bool:
-        """Allow revoking to whoever may change sessions (the model's change permission)."""
-        return super().has_change_permission(request)
+        """Allow revoking to whoever holds the model's change permission."""
+        return admin.ModelAdmin.has_change_permission(self, request)
 
     @admin.action(description=_("Revoke selected sessions"), permissions=["revoke"])
     def revoke_selected_sessions(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
@@ -428,25 +436,13 @@ class TokenSessionAdmin(TokenSessionAdminBase):
 
 
 @admin.register(UserCutoff)
-class UserCutoffAdmin(UserCutoffAdminBase):
+class UserCutoffAdmin(ViewOnly, UserCutoffAdminBase):
     """List each user's "every token issued before this instant is dead" cutoff, read-only."""
 
     list_display = ("user", "cutoff", "reason")
     list_select_related = ("user",)
     search_fields = (_username_lookup(),)
     ordering = ("-cutoff",)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Refuse: cutoffs move through "Revoke all tokens" on the user list."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Refuse edits: moving a cutoff back would bring dead tokens back to life."""
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        """Refuse deletes for the same reason; the purge command drops obsolete cutoffs."""
-        return False
 
 
 @admin.action(description=_("Revoke all tokens of selected users"), permissions=["change"])
