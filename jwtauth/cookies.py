@@ -9,6 +9,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from . import payload
 from .conf import conf
 from .exceptions import PermissionDenied
 from .tokens import TokenPair
@@ -78,6 +79,9 @@ def enforce_csrf(request: HttpRequest) -> None:
     the page sending the request is ours; the CSRF token is (a Bearer header needs no check:
     a cross-site form cannot set one).
     """
+    # Read (and bound) the body first: the check may parse a form from it, which would
+    # otherwise consume the stream the view still has to read.
+    payload.body(request)
     check = CsrfViewMiddleware(lambda r: HttpResponse())
     check.process_request(request)
     if check.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]

@@ -16,7 +16,12 @@ FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 TRUE_VALUES = frozenset({"true", "1", "on", "yes"})
 
 
-def _body(request: HttpRequest) -> bytes:
+def body(request: HttpRequest) -> bytes:
+    """Return the request body, refusing one larger than ``JWTAUTH_MAX_BODY_SIZE``.
+
+    The body is read once and kept by Django, so a form parsed afterwards (by the CSRF
+    check, say) and a later :func:`read` both work from it.
+    """
     limit = int(conf.MAX_BODY_SIZE)
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -25,18 +30,18 @@ def _body(request: HttpRequest) -> bytes:
     if declared > limit:
         raise PayloadTooLarge()
     try:
-        body = request.body
+        data = request.body
     except RequestDataTooBig as e:
         raise PayloadTooLarge() from e
-    if len(body) > limit:
+    if len(data) > limit:
         raise PayloadTooLarge()
-    return body
+    return data
 
 
 def read(request: HttpRequest) -> dict[str, Any]:
     """Return the body's fields as a dict; an empty body is an empty dict."""
-    body = _body(request)
-    if not body:
+    raw = body(request)
+    if not raw:
         return {}
     content_type = request.content_type or ""
     if content_type in FORM_TYPES:
@@ -46,7 +51,7 @@ def read(request: HttpRequest) -> dict[str, Any]:
             raise BadRequest("The form body is malformed.") from e
     if content_type == "application/json" or content_type.endswith("+json") or not content_type:
         try:
-            data = json.loads(body.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as e:
             raise BadRequest("The body is not valid UTF-8 JSON.") from e
         if not isinstance(data, dict):
@@ -85,4 +90,9 @@ def optional_string(data: dict[str, Any], name: str, max_length: int = 4096) -> 
 def flag(data: dict[str, Any], name: str) -> bool:
     """Return the boolean field ``name`` (JSON true or a form's "true"/"1"/"on")."""
     value = data.get(name)
-    return value is True or (isinstance(value, str) and value.lower() in TRUE_VALUES)
+    if value is None or isinstance(value, bool):
+        return value is True
+    if isinstance(value, str):
+        return value.lower() in TRUE_VALUES
+    # A number or an object is a client bug; silently reading it as "no" would hide it.
+    raise BadRequest(f"The field '{name}' must be a boolean.")

@@ -67,6 +67,8 @@ class JWTAuthentication(BaseAuthentication):
             cookies.enforce_csrf(request._request)
         except PermissionDenied as e:
             raise exceptions.PermissionDenied(str(e.detail)) from e
+        except JWTAuthError as e:  # an oversized body, say
+            raise _translate(e) from e
 
     def authenticate_header(self, request: Request) -> str:
         """Answer 401 (not 403) with ``WWW-Authenticate: Bearer`` for failed authentication."""
