@@ -4,9 +4,10 @@ from django.contrib import admin
 from django.urls import include, path
 
 from jwtauth import views as jwtauth_views
-from project import views
+from project import pages, views
 
 urlpatterns = [
+    path("", pages.index, name="index"),
     path("admin/", admin.site.urls),
     path("auth/", include("jwtauth.urls")),
     path(".well-known/jwks.json", jwtauth_views.jwks, name="jwks"),
