@@ -1,0 +1,115 @@
+"""jwt_required and JWTRequiredMixin: 401 JSON, never a redirect to a login page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.http import HttpRequest, JsonResponse
+from django.test import AsyncClient, Client
+from django.urls import path
+from django.views import View
+
+from jwtauth.decorators import JWTRequiredMixin, jwt_required
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+
+@jwt_required
+def sync_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"username": request.user.get_username()})
+
+
+@jwt_required
+async def async_view(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"username": request.user.get_username()})
+
+
+class SyncMixinView(JWTRequiredMixin, View):
+    def get(self, request: HttpRequest) -> JsonResponse:
+        return JsonResponse({"username": request.user.get_username()})
+
+
+class AsyncMixinView(JWTRequiredMixin, View):
+    async def get(self, request: HttpRequest) -> JsonResponse:
+        user = await request.auser()
+        return JsonResponse({"username": user.get_username()})
+
+
+urlpatterns = [
+    path("sync/", sync_view),
+    path("async/", async_view),
+    path("mixin/", SyncMixinView.as_view()),
+    path("async-mixin/", AsyncMixinView.as_view()),
+]
+SYNC = ["/sync/", "/mixin/"]
+ASYNC = ["/async/", "/async-mixin/"]
+
+
+def error_of(response: Any) -> str:
+    body = response.json()
+    assert set(body) == {"error", "detail"}
+    return str(body["error"])
+
+
+def get(url: str, token: str | None = None) -> Any:
+    """GET ``url`` through the handler its view needs (sync or async)."""
+    if url in ASYNC:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return async_to_sync(AsyncClient().get)(url, headers=headers)
+    extra = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token else {}
+    return Client().get(url, **extra)
+
+
+@pytest.mark.parametrize("url", SYNC + ASYNC)
+def test_a_valid_token_passes(pair: Any, url: str) -> None:
+    response = get(url, pair.access)
+    assert response.status_code == 200
+    assert response.json() == {"username": "alice"}
+
+
+@pytest.mark.parametrize("url", SYNC + ASYNC)
+def test_no_token_is_401_json_not_a_redirect(url: str) -> None:
+    response = get(url)
+    assert response.status_code == 401
+    assert "Location" not in response
+    assert error_of(response) == "not_authenticated"
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize("url", SYNC)
+def test_a_session_login_is_not_a_token(client: Client, user: Any, url: str) -> None:
+    client.force_login(user)
+    response = client.get(url)
+    assert response.status_code == 401
+    assert error_of(response) == "not_authenticated"
+
+
+@pytest.mark.parametrize("url", SYNC + ASYNC)
+def test_an_inactive_user_is_refused_even_with_a_live_token(
+    pair: Any, user: Any, django_user_model: Any, url: str
+) -> None:
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)  # no cutoff moved
+    response = get(url, pair.access)
+    assert response.status_code == 401
+    assert error_of(response) == "token_revoked"
+
+
+@pytest.mark.parametrize("url", SYNC)
+def test_the_decorator_works_without_the_middleware(
+    pair: Any, settings: Any, client: Client, url: str
+) -> None:
+    settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "jwtauth.middleware.JWTAuth" not in m]
+    assert client.get(url, HTTP_AUTHORIZATION=f"Bearer {pair.access}").json() == {
+        "username": "alice"
+    }
+    refused = client.get(url, HTTP_AUTHORIZATION="Bearer a.b.c")
+    assert refused.status_code == 401
+    assert error_of(refused) == "token_invalid"
+    assert client.get(url).status_code == 401
+
+
+def test_wraps_keeps_the_view_identity() -> None:
+    assert sync_view.__name__ == "sync_view"
+    assert async_view.__name__ == "async_view"

@@ -1,0 +1,94 @@
+"""The JSON error answers and their headers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jwtauth import responses
+from jwtauth.exceptions import (
+    BadRequest,
+    InvalidCredentials,
+    JWTAuthError,
+    NotAuthenticated,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    ServiceUnavailable,
+    Throttled,
+    TokenError,
+    TokenExpired,
+    TokenReused,
+    TokenRevoked,
+)
+
+
+@pytest.mark.parametrize(
+    ("exc", "status", "code"),
+    [
+        (TokenError(), 401, "token_invalid"),
+        (TokenExpired(), 401, "token_expired"),
+        (TokenRevoked(), 401, "token_revoked"),
+        (TokenReused(), 401, "token_reused"),
+        (NotAuthenticated(), 401, "not_authenticated"),
+        (InvalidCredentials(), 401, "invalid_credentials"),
+        (Throttled(retry_after=300), 429, "throttled"),
+        (BadRequest(), 400, "invalid_request"),
+        (PayloadTooLarge(), 413, "payload_too_large"),
+        (NotFound(), 404, "not_found"),
+        (PermissionDenied(), 403, "permission_denied"),
+        (ServiceUnavailable(), 503, "service_unavailable"),
+    ],
+)
+def test_every_error_is_a_json_object_with_a_stable_code(
+    exc: JWTAuthError, status: int, code: str
+) -> None:
+    response = responses.error(exc)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert json.loads(response.content) == {"error": code, "detail": str(exc.detail)}
+
+
+@pytest.mark.parametrize("exc", [TokenError(), TokenExpired(), TokenRevoked(), TokenReused()])
+def test_token_errors_carry_an_invalid_token_challenge(exc: TokenError) -> None:
+    response = responses.error(exc)
+    assert response["WWW-Authenticate"] == (
+        f'Bearer error="invalid_token", error_description="{exc.detail}"'
+    )
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_no_credential_gets_a_bare_challenge() -> None:
+    # RFC 6750 §3.1: a request without authentication information gets no error code.
+    assert responses.error(NotAuthenticated())["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "exc", [InvalidCredentials(), BadRequest(), NotFound(), PermissionDenied(), Throttled(9)]
+)
+def test_other_errors_carry_no_bearer_challenge(exc: JWTAuthError) -> None:
+    assert "WWW-Authenticate" not in responses.error(exc)
+
+
+def test_the_description_is_kept_to_the_quoted_string_grammar() -> None:
+    response = responses.error(TokenError('bad "token" \\ with ünïcode\r\nX-Injected: 1'))
+    assert response["WWW-Authenticate"] == (
+        'Bearer error="invalid_token", error_description="bad token  with ncodeX-Injected: 1"'
+    )
+    # The body keeps the full text: JSON escapes it safely.
+    assert json.loads(response.content)["detail"] == 'bad "token" \\ with ünïcode\r\nX-Injected: 1'
+
+
+def test_throttled_says_when_to_retry() -> None:
+    response = responses.error(Throttled(retry_after=120))
+    assert response["Retry-After"] == "120"
+    assert response["Cache-Control"] == "no-store"
+
+
+def test_token_payloads_are_never_cached() -> None:
+    response = responses.tokens({"access": "a", "refresh": "r"})
+    assert response.status_code == 200
+    assert json.loads(response.content) == {"access": "a", "refresh": "r"}
+    assert response["Cache-Control"] == "no-store"  # RFC 6749 §5.1
+    assert response["Pragma"] == "no-cache"
