@@ -172,9 +172,13 @@ def _b64decode(segment: str) -> bytes:
     if not _SEGMENT.fullmatch(segment):
         raise TokenError("The token is not well-formed base64url.")
     try:
-        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as e:
         raise TokenError("The token is not well-formed base64url.") from e
+    # RFC 4648 §3.5: refuse set pad bits, so a token is accepted only in the form it was issued.
+    if b64url(data) != segment:
+        raise TokenError("The token is not well-formed base64url.")
+    return data
 
 
 def _json_object(segment: str) -> dict[str, Any]:
