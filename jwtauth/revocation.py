@@ -23,8 +23,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.cache import BaseCache, caches
 from django.core.exceptions import ValidationError
+from django.core.signals import setting_changed
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, Max, OuterRef, Subquery
+from django.dispatch import receiver
 
 from . import signals
 from .checks import UNSHARED_CACHES
@@ -69,29 +71,48 @@ class _CacheGate:
     """Hand out the cache while it works; after a failure, route around it for a while."""
 
     def __init__(self) -> None:
-        self.down_until = 0.0
+        self.failed_at = 0.0
         self.pending: dict[str, int | None] = {}
         self.lock = threading.Lock()
 
+    def bypassing(self) -> bool:
+        """Tell whether the cache failed less than ``JWTAUTH_CACHE_RETRY_AFTER`` seconds ago."""
+        # The setting is read here, not when tripping, so that it applies at once when changed.
+        return bool(self.failed_at) and (
+            time.monotonic() - self.failed_at < float(conf.CACHE_RETRY_AFTER)
+        )
+
     def trip(self, error: Exception, action: str) -> None:
         """Stop using the cache for ``JWTAUTH_CACHE_RETRY_AFTER`` seconds."""
-        if time.monotonic() >= self.down_until:
+        if not self.bypassing():
             logger.warning(
                 "jwtauth cache unavailable during %s (%s); using the database for %ss",
                 action,
                 error.__class__.__name__,
                 conf.CACHE_RETRY_AFTER,
             )
-        self.down_until = time.monotonic() + float(conf.CACHE_RETRY_AFTER)
+        self.failed_at = time.monotonic()
+
+    def queue(self, key: str, value: int | None) -> None:
+        """Remember a revocation write the cache missed, to replay when it is back."""
+        with self.lock:
+            self.pending[key] = value
 
     def reset(self) -> None:
         """Forget failures and pending writes (tests and settings changes)."""
-        self.down_until = 0.0
+        self.failed_at = 0.0
         with self.lock:
             self.pending.clear()
 
 
 gate = _CacheGate()
+
+
+@receiver(setting_changed)
+def _on_cache_changed(*, setting: str, **kwargs: Any) -> None:
+    # Failures and missed writes belong to the cache they happened on, not to its successor.
+    if setting in {"CACHES", "JWTAUTH_CACHE"}:
+        gate.reset()
 
 
 @derived
@@ -105,7 +126,7 @@ def _shared_alias() -> str | None:
 def get_cache() -> BaseCache | None:
     """Return the shared cache, or ``None`` when it is per-process or currently failing."""
     alias = _shared_alias()
-    if alias is None or time.monotonic() < gate.down_until:
+    if alias is None or gate.bypassing():
         return None
     cache = caches[alias]
     if gate.pending:
@@ -125,8 +146,7 @@ def _replay(cache: BaseCache) -> None:
 def _write(cache: BaseCache | None, key: str, value: int | None, ttl: int) -> None:
     if cache is None:
         if _shared_alias() is not None:
-            with gate.lock:
-                gate.pending[key] = value
+            gate.queue(key, value)
         return
     try:
         if value is None:
@@ -135,8 +155,7 @@ def _write(cache: BaseCache | None, key: str, value: int | None, ttl: int) -> No
             cache.set(key, value, ttl)
     except Exception as e:
         gate.trip(e, "a revocation write")
-        with gate.lock:
-            gate.pending[key] = value
+        gate.queue(key, value)
 
 
 def _remaining(token: Token) -> int:
@@ -157,7 +176,12 @@ def _is_dead(t: Any, s: Any, c: Any) -> bool:
     return s is not None and c is not None and c > s
 
 
-def _state_from_db(token: Token) -> tuple[int, int, int]:
+def _state_from_db(token: Token) -> tuple[int | None, int, int | None]:
+    """Return the token's (revoked flag, session start or ``DEAD``, user cutoff) from the DB.
+
+    ``None`` stands for "not read": without the token's session row, the jti flag and the
+    cutoff this query sees are not the token's own, and must not be cached as if they were.
+    """
     cutoff = UserCutoff.objects.filter(user_id=OuterRef("user_id")).values("cutoff")[:1]
     rows = list(
         TokenSession.objects.filter(sid=token.sid)
@@ -167,25 +191,28 @@ def _state_from_db(token: Token) -> tuple[int, int, int]:
         )
         .values_list("user_id", "created_at", "revoked_at", "jti_revoked", "user_cutoff")[:1]
     )
-    if not rows:
-        return 0, DEAD, 0
-    user_id, created_at, revoked_at, jti_revoked, user_cutoff = rows[0]
-    alive = revoked_at is None and str(user_id) == token.sub
+    if not rows or str(rows[0][0]) != token.sub:
+        return None, DEAD, None
+    _, created_at, revoked_at, jti_revoked, user_cutoff = rows[0]
     return (
         1 if jti_revoked else 0,
-        micros(created_at) if alive else DEAD,
+        DEAD if revoked_at is not None else micros(created_at),
         micros(user_cutoff) if user_cutoff else 0,
     )
 
 
+def _pk(user_id: object) -> Any:
+    # A token's ``sub`` is a string; signals and queries get the primary key's own type.
+    return get_user_model()._meta.pk.to_python(user_id)
+
+
 def load_user(user_id: str) -> Any | None:
     """Return the user with primary key ``user_id`` (a token's ``sub``), or ``None``."""
-    model = get_user_model()
     try:
-        pk = model._meta.pk.to_python(user_id)  # type: ignore[union-attr]
+        pk = _pk(user_id)
     except (ValidationError, ValueError, TypeError) as e:
         raise TokenError("The token subject is not valid.") from e
-    return model._default_manager.filter(pk=pk).first()
+    return get_user_model()._default_manager.filter(pk=pk).first()
 
 
 def _fill(cache: BaseCache | None, token: Token, keys: list[str], found: dict[str, Any]) -> None:
@@ -195,7 +222,8 @@ def _fill(cache: BaseCache | None, token: Token, keys: list[str], found: dict[st
         for key, value in fresh.items():
             if key not in found:
                 found[key] = value
-                _add(cache, key, value, token)
+                if value is not None:
+                    _add(cache, key, value, token, conf.NEGATIVE_CACHE_TIMEOUT)
     if len(keys) == 4 and keys[3] not in found:
         user = load_user(token.sub)
         found[keys[3]] = user
@@ -203,12 +231,12 @@ def _fill(cache: BaseCache | None, token: Token, keys: list[str], found: dict[st
             _add(cache, keys[3], user, token, conf.USER_CACHE_TIMEOUT)
 
 
-def _add(
-    cache: BaseCache | None, key: str, value: Any, token: Token, cap: int | None = None
-) -> None:
-    if cache is None:
+def _add(cache: BaseCache | None, key: str, value: Any, token: Token, cap: float) -> None:
+    # Never cache past the token's own death (a shorter TTL only costs a refill), and add
+    # rather than set: a revocation written since our DB read must win (cache-aside race).
+    ttl = min(_remaining(token), int(cap))
+    if cache is None or ttl <= 0:
         return
-    ttl = min(_remaining(token), cap or int(conf.NEGATIVE_CACHE_TIMEOUT))
     try:
         cache.add(key, value, ttl)
     except Exception as e:
@@ -295,19 +323,24 @@ def revoke(token: Token, reason: str = "", revoked_by: Any = None) -> None:
         jti=token.jti,
         token_type=token.type,
         expires_at=datetime.fromtimestamp(token.exp, UTC),
-        user_id=token.sub,
+        user_id=_pk(token.sub),
         reason=reason,
         revoked_by=revoked_by,
     )
 
 
+def _forget(key: str) -> None:
+    _write(get_cache(), key, None, 1)
+    if transaction.get_connection().in_atomic_block:
+        # Clear again after commit: a reader may have refilled the key from the old,
+        # still-committed row between our delete and the commit.
+        transaction.on_commit(lambda: _write(get_cache(), key, None, 1))
+
+
 def unrevoke_token(jti: str) -> int:
     """Delete the revocation of ``jti`` and clear its cache entry; return rows deleted."""
     deleted, _ = RevokedToken.objects.filter(jti=jti).delete()
-    cache = get_cache()
-    _write(cache, token_key(jti), None, 1)
-    # Clear again after commit, so a reader that refilled from the old row is corrected too.
-    transaction.on_commit(lambda: _write(get_cache(), token_key(jti), None, 1))
+    _forget(token_key(jti))
     logger.info("token un-revoked jti=%s", jti)
     return deleted
 
@@ -339,36 +372,49 @@ def revoke_session(sid: str, reason: str = "", revoked_by: Any = None) -> bool:
     return revoke_sessions([sid], reason, revoked_by) > 0
 
 
+def _new_cutoff(user_id: Any) -> datetime:
+    # Cover every session that exists now even when another server's clock runs ahead, or
+    # when a login fell in the same clock tick: a cutoff equal to a start would spare it.
+    rows = TokenSession.objects.filter(user_id=user_id)
+    newest: datetime | None = rows.aggregate(newest=Max("created_at"))["newest"]
+    moment = now()
+    if newest is not None and newest >= moment:
+        return newest + _MICROSECOND
+    return moment
+
+
 def revoke_user(user_id: Any, reason: str = "", revoked_by: Any = None) -> datetime:
-    """Revoke every token ``user_id`` holds now, by moving the user's cutoff to now."""
-    cutoff = now()
+    """Revoke every token ``user_id`` holds now, by moving the user's cutoff past them."""
+    user_id = _pk(user_id)
+    cutoff = _new_cutoff(user_id)
     UserCutoff.objects.update_or_create(
         user_id=user_id, defaults={"cutoff": cutoff, "reason": reason[:200]}
     )
-    cache = get_cache()
-    _write(cache, cutoff_key(user_id), micros(cutoff), conf.refresh_lifetime)
-    _write(cache, user_key(user_id), None, 1)
+    _write(get_cache(), cutoff_key(user_id), micros(cutoff), conf.refresh_lifetime)
+    _forget(user_key(user_id))
+    _announce_cutoff(user_id, cutoff, reason, revoked_by)
+    return cutoff
+
+
+def _announce_cutoff(user_id: Any, cutoff: datetime, reason: str, revoked_by: Any) -> None:
     logger.info("all tokens revoked user=%s reason=%s", user_id, reason)
     signals.user_tokens_revoked.send(
         UserCutoff, user_id=user_id, cutoff=cutoff, reason=reason, revoked_by=revoked_by
     )
-    return cutoff
 
 
 def forget_user(user_id: Any) -> None:
     """Drop a cached user object after the user changed."""
     if conf.USER_CACHE:
-        _write(get_cache(), user_key(user_id), None, 1)
+        _forget(user_key(user_id))
 
 
 def revoke_deleted_user(user_id: Any) -> None:
     """Kill the cached state of a deleted user, whose rows the database already dropped."""
     # The sessions and cutoff rows went with the user (CASCADE), so a cache miss already reads
-    # "dead"; cached "live" session entries are overruled by a cutoff kept in the cache alone.
-    cache = get_cache()
-    _write(cache, cutoff_key(user_id), micros(now()), conf.refresh_lifetime)
-    _write(cache, user_key(user_id), None, 1)
-    logger.info("all tokens revoked user=%s reason=%s", user_id, "user deleted")
-    signals.user_tokens_revoked.send(
-        UserCutoff, user_id=user_id, cutoff=now(), reason="user deleted", revoked_by=None
-    )
+    # "dead"; cached "live" session entries are overruled by a cutoff kept in the cache alone,
+    # one tick past now so that a session started in this very tick is covered too.
+    cutoff = now() + _MICROSECOND
+    _write(get_cache(), cutoff_key(user_id), micros(cutoff), conf.refresh_lifetime)
+    _forget(user_key(user_id))
+    _announce_cutoff(user_id, cutoff, "user deleted", None)

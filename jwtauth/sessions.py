@@ -10,7 +10,7 @@ the whole family is revoked (RFC 9700 §4.14.2), unless it arrives inside the op
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import transaction
 
@@ -68,13 +68,12 @@ def rotate(refresh: Token) -> TokenPair:
             refreshed_at=moment,
             expires_at=_moment(pair.refresh_token.exp),
         )
-    if won:
-        return pair
-    _refuse_spent(refresh, moment)
-    raise AssertionError("unreachable")  # pragma: no cover
+    if not won:
+        _refuse_spent(refresh, moment)
+    return pair
 
 
-def _refuse_spent(refresh: Token, moment: datetime) -> None:
+def _refuse_spent(refresh: Token, moment: datetime) -> NoReturn:
     row = (
         TokenSession.objects.filter(sid=refresh.sid)
         .values("revoked_at", "previous_refresh_jti", "refreshed_at")
