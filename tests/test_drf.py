@@ -1,0 +1,135 @@
+"""The Django REST Framework authentication class, with and without the middleware."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import include, path
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from jwtauth import revocation, sessions
+from jwtauth.conf import conf
+from jwtauth.contrib.drf import JWTAuthentication
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+ME = "/api/drf/me/"
+MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
+
+
+class Echo(APIView):
+    """A DRF view that accepts writes, for the CSRF checks of cookie credentials."""
+
+    authentication_classes = [JWTAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def post(self, request: Request) -> Response:
+        return Response({"username": request.user.get_username(), "data": request.data})
+
+
+urlpatterns = [path("t/drf/echo/", Echo.as_view()), path("", include("project.urls"))]
+
+
+@pytest.fixture(params=["with middleware", "without middleware"])
+def mode(request: Any, settings: Any) -> str:
+    """Run a test with jwtauth's middleware installed, then without it."""
+    if request.param == "without middleware":
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != MIDDLEWARE]
+    return str(request.param)
+
+
+def bearer(access: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+
+
+def test_a_valid_token_authenticates(client: Client, pair: Any, user: Any, mode: str) -> None:
+    response = client.get(ME, **bearer(pair.access))
+    assert response.status_code == 200
+    assert response.json() == {"id": user.pk, "username": "alice"}
+
+
+def test_no_token_is_401_with_a_bare_bearer_challenge(client: Client, mode: str) -> None:
+    response = client.get(ME)
+    assert response.status_code == 401  # not DRF's 403: the class names a challenge
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("make", "code"),
+    [(lambda p: "a.b.c", "token_invalid"), (lambda p: p.refresh, "token_invalid")],
+)
+def test_a_bad_token_is_401_with_an_invalid_token_challenge(
+    client: Client, pair: Any, mode: str, make: Any, code: str
+) -> None:
+    response = client.get(ME, **bearer(make(pair)))
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith('Bearer error="invalid_token"')
+    body = response.json()
+    if mode == "with middleware":  # the middleware answers before DRF runs
+        assert body["error"] == code
+    else:
+        assert set(body) == {"detail"}
+
+
+def test_a_revoked_token_is_refused(client: Client, pair: Any, mode: str) -> None:
+    revocation.revoke_session(pair.access_token.sid)
+    response = client.get(ME, **bearer(pair.access))
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response["WWW-Authenticate"]
+
+
+def test_an_expired_token_is_refused(client: Client, user: Any, clock: Any, mode: str) -> None:
+    pair = sessions.start(user)
+    clock.shift(conf.access_lifetime)
+    assert client.get(ME, **bearer(pair.access)).status_code == 401
+
+
+def test_an_inactive_user_is_refused(
+    client: Client, pair: Any, user: Any, django_user_model: Any, mode: str
+) -> None:
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)  # no cutoff moved
+    response = client.get(ME, **bearer(pair.access))
+    assert response.status_code == 401
+    assert response.json() == {"detail": "The user of this token is no longer active."}
+
+
+def test_the_access_cookie_authenticates_reads(client: Client, pair: Any, mode: str) -> None:
+    client.cookies[conf.ACCESS_COOKIE] = pair.access
+    assert client.get(ME).json()["username"] == "alice"
+
+
+def test_cookie_authenticated_writes_need_the_csrf_token(pair: Any, mode: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+    token = client.get("/auth/csrf/").json()["csrf_token"]
+    client.cookies[conf.ACCESS_COOKIE] = pair.access
+    refused = client.post("/t/drf/echo/", {"a": "1"}, HTTP_ORIGIN="https://evil.example")
+    assert refused.status_code == 403
+    passed = client.post("/t/drf/echo/", {"a": "1"}, HTTP_X_CSRFTOKEN=token)
+    assert passed.status_code == 200
+    assert passed.json() == {"username": "alice", "data": {"a": "1"}}
+
+
+def test_bearer_writes_are_exempt_from_csrf(pair: Any, mode: str) -> None:
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(
+        "/t/drf/echo/",
+        {"a": "1"},
+        "application/json",
+        HTTP_ORIGIN="https://evil.example",
+        **bearer(pair.access),
+    )
+    assert response.status_code == 200
+    assert response.json()["data"] == {"a": "1"}
+
+
+def test_the_class_returns_the_verified_token_as_request_auth(rf: Any, pair: Any) -> None:
+    request = Request(rf.get("/", **bearer(pair.access)))
+    user, token = JWTAuthentication().authenticate(request)  # type: ignore[misc]
+    assert user.get_username() == "alice"
+    assert token.jti == pair.access_token.jti
+    assert JWTAuthentication().authenticate(Request(rf.get("/"))) is None

@@ -1,0 +1,142 @@
+"""Login throttling per username and per client IP, through the cache."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from jwtauth import throttle
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+WRONG = "not the password"
+LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+
+def attempt(
+    client: Client, username: str = "alice", password: str = WRONG, ip: str = "10.0.0.1"
+) -> Any:
+    body = {"username": username, "password": password}
+    return client.post("/auth/login/", body, "application/json", REMOTE_ADDR=ip)
+
+
+def fail(client: Client, times: int, **kwargs: Any) -> None:
+    for _ in range(times):
+        assert attempt(client, **kwargs).status_code == 401
+
+
+def assert_throttled(response: Any, window: int = 300) -> None:
+    assert response.status_code == 429
+    assert response.json() == {
+        "error": "throttled",
+        "detail": "Too many failed attempts. Try again later.",
+    }
+    assert 0 < int(response["Retry-After"]) <= window
+    assert response["Cache-Control"] == "no-store"
+
+
+@pytest.fixture
+def limits(settings: Any) -> Any:
+    settings.JWTAUTH_LOGIN_FAILURE_LIMIT = 3
+    settings.JWTAUTH_LOGIN_IP_FAILURE_LIMIT = 10
+    settings.JWTAUTH_LOGIN_FAILURE_WINDOW = 300
+    return settings
+
+
+def test_a_username_is_throttled_after_the_limit_even_with_the_right_password(
+    client: Client, user: Any, limits: Any
+) -> None:
+    fail(client, 3)
+    assert_throttled(attempt(client, password=PASSWORD))
+    assert_throttled(attempt(client, username="ALICE", password=PASSWORD))  # case-folded
+    # Another user on the same IP is not affected.
+    assert attempt(client, username="bob").status_code == 401
+
+
+def test_unknown_usernames_are_throttled_like_known_ones(client: Client, limits: Any) -> None:
+    fail(client, 3, username="nobody")
+    assert_throttled(attempt(client, username="nobody"))
+
+
+def test_an_ip_is_throttled_across_usernames(client: Client, user: Any, limits: Any) -> None:
+    for i in range(10):
+        assert attempt(client, username=f"guess{i}").status_code == 401
+    assert_throttled(attempt(client, password=PASSWORD))
+    assert attempt(client, password=PASSWORD, ip="10.0.0.2").status_code == 200
+
+
+def test_a_success_resets_the_usernames_counter(client: Client, user: Any, limits: Any) -> None:
+    fail(client, 2)
+    assert attempt(client, password=PASSWORD).status_code == 200
+    fail(client, 2)  # would be 429 on the second one had the counter survived
+    fail(client, 1)
+    assert_throttled(attempt(client, password=PASSWORD))
+
+
+def test_a_zero_limit_turns_throttling_off(client: Client, user: Any, settings: Any) -> None:
+    settings.JWTAUTH_LOGIN_FAILURE_LIMIT = 0
+    settings.JWTAUTH_LOGIN_IP_FAILURE_LIMIT = 0
+    fail(client, 12)
+    assert attempt(client, password=PASSWORD).status_code == 200
+
+
+def test_the_window_expires(client: Client, user: Any, limits: Any, clock: Any) -> None:
+    """Run on LocMem, whose expiry reads the (travelled) clock; Redis TTLs run on real time."""
+    limits.CACHES = LOCMEM
+    fail(client, 3)
+    clock.shift(299)
+    assert_throttled(attempt(client, password=PASSWORD))
+    clock.shift(2)
+    assert attempt(client, password=PASSWORD).status_code == 200
+
+
+def test_throttled_attempts_do_not_extend_the_window(
+    client: Client, user: Any, limits: Any, clock: Any
+) -> None:
+    limits.CACHES = LOCMEM
+    fail(client, 3)
+    clock.shift(200)
+    for _ in range(5):
+        assert_throttled(attempt(client))
+    clock.shift(101)
+    assert attempt(client, password=PASSWORD).status_code == 200
+
+
+@pytest.mark.redis
+def test_on_redis_the_window_is_a_ttl_that_failures_do_not_renew(
+    client: Client, user: Any, limits: Any
+) -> None:
+    """Check the Redis key's TTL instead of travelling: Redis expires keys on its own clock.
+
+    Shortening the TTL by hand and failing again shows that a failure never renews it;
+    deleting the key stands in for Redis expiring it.
+    """
+    key = throttle._username_key("alice")
+    attempt(client)
+    assert 290 <= cache.ttl(key) <= 300  # type: ignore[attr-defined]
+    cache.expire(key, 5)  # type: ignore[attr-defined]
+    fail(client, 2)
+    assert 0 < cache.ttl(key) <= 5  # type: ignore[attr-defined]
+    assert_throttled(attempt(client, password=PASSWORD))
+    cache.delete(key)
+    assert attempt(client, password=PASSWORD).status_code == 200
+
+
+@pytest.mark.redis
+def test_a_dead_cache_lets_logins_through_rather_than_failing_them(
+    client: Client, user: Any, limits: Any, private_redis: Any
+) -> None:
+    limits.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": private_redis.url,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+        }
+    }
+    private_redis.stop()
+    fail(client, 5)  # no 500, and no throttle to be had without its store
+    assert attempt(client, password=PASSWORD).status_code == 200
