@@ -1,9 +1,9 @@
 """Browser fixtures: headless Chromium driven by Selenium against a live server on 127.0.0.1.
 
-These tests run when asked for (``pytest tests/e2e``, or ``JWTAUTH_E2E=1``); a plain ``pytest``
-leaves them out and says so at the end, because CI runs them in their own step
-(``.ci/steps/10-browser.sh``) once Chromium is installed. Asked for without Chromium, they are
-skipped locally and fail in CI (``CI`` set).
+They run with the rest of the suite whenever Debian's Chromium and chromedriver are installed
+(``.ci/run`` installs them first), or when asked for (``pytest tests/e2e``, ``JWTAUTH_E2E=1``);
+``JWTAUTH_E2E=0`` leaves them out. Without Chromium they are skipped locally, with the install
+command as the reason, and fail in CI (``CI`` set).
 
 The browser is Debian's ``chromium`` with its ``chromedriver``: nothing is downloaded.
 """
@@ -56,7 +56,10 @@ _LEFT_OUT = pytest.StashKey[int]()
 
 
 def _requested(config: pytest.Config) -> bool:
-    if os.environ.get("JWTAUTH_E2E") == "1":
+    flag = os.environ.get("JWTAUTH_E2E")
+    if flag in ("0", "1"):
+        return flag == "1"
+    if IN_CI or all(os.access(p, os.X_OK) for p in (CHROMIUM, CHROMEDRIVER)):
         return True
     base = Path(config.invocation_params.dir)
     for arg in config.invocation_params.args:
@@ -98,8 +101,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     left_out = config.stash.get(_LEFT_OUT, 0)
     if left_out:
         terminalreporter.write_line(
-            f"tests/e2e: {left_out} browser tests left out of this run; run them with "
-            "`pytest tests/e2e` (CI: .ci/steps/10-browser.sh)."
+            f"tests/e2e: {left_out} browser tests left out of this run (JWTAUTH_E2E=0, or no "
+            "Chromium: apt-get install chromium chromium-driver)."
         )
 
 
