@@ -9,12 +9,11 @@ signature is checked before any claim is trusted.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -37,6 +36,13 @@ HEADER_MEMBERS: Final = frozenset({"alg", "kid", "typ"})
 # A NumericDate must be an integer here; 2**40 s is ~35,000 years, far past any real token.
 _MAX_NUMERIC_DATE: Final = 2**40
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+# The JWS compact serialization (RFC 7515 §7.1), matched in one pass on the usual path.
+_COMPACT = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+_JSON = json.JSONDecoder()
+# The last character of a segment of 2 (3) characters mod 4 carries 4 (2) pad bits, which
+# must be zero: only these characters have them clear.
+_PAD_BITS_CLEAR: Final = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 _ALGORITHMS: Final[dict[str, Algorithm]] = {
     name: alg
     for name, alg in get_default_algorithms().items()
@@ -168,22 +174,31 @@ def issue_pair(user: Any, sid: str) -> TokenPair:
     return TokenPair(access, refresh, access_token, refresh_token)
 
 
-def _b64decode(segment: str) -> bytes:
-    if not _SEGMENT.fullmatch(segment):
+def _b64decode(segment: str, checked: bool = False) -> bytes:
+    # ``checked``: the caller has already matched the segment against the base64url alphabet.
+    if not checked and not _SEGMENT.fullmatch(segment):
         raise TokenError("The token is not well-formed base64url.")
     try:
-        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        # RFC 7515 §2: unpadded base64url; the alphabet is known valid, so translate it to the
+        # standard one and pad. A length of 1 mod 4 is no base64 at all and raises here.
+        data = binascii.a2b_base64(
+            segment.encode("ascii").translate(_FROM_URLSAFE) + b"=" * (-len(segment) % 4)
+        )
     except (binascii.Error, ValueError) as e:
         raise TokenError("The token is not well-formed base64url.") from e
-    # RFC 4648 §3.5: refuse set pad bits, so a token is accepted only in the form it was issued.
-    if b64url(data) != segment:
+    # RFC 4648 §3.5: refuse set pad bits, so a token is accepted only in the form it was issued
+    # (the same as re-encoding and comparing, without the re-encoding).
+    rest = len(segment) % 4
+    if rest and segment[-1] not in _PAD_BITS_CLEAR[rest]:
         raise TokenError("The token is not well-formed base64url.")
     return data
 
 
-def _json_object(segment: str) -> dict[str, Any]:
+def _json_object(segment: str, checked: bool = False) -> dict[str, Any]:
     try:
-        value = json.loads(_b64decode(segment))
+        # RFC 7515 §5.2 / RFC 8259 §8.1: the JSON is UTF-8; decoding it strictly here spares
+        # json.loads its encoding sniffing (and refuses UTF-16/32 and BOMs outright).
+        value = _JSON.decode(_b64decode(segment, checked).decode("utf-8"))
     except (ValueError, RecursionError) as e:
         raise TokenError("The token is not well-formed JSON.") from e
     if not isinstance(value, dict):
@@ -191,7 +206,8 @@ def _json_object(segment: str) -> dict[str, Any]:
     return value
 
 
-def _split(raw: str | bytes, max_length: int) -> list[str]:
+def _split(raw: str | bytes, max_length: int) -> tuple[Sequence[str], bool]:
+    """Return the three segments, and whether they all matched the base64url alphabet."""
     if isinstance(raw, bytes):
         try:
             raw = raw.decode("ascii")
@@ -199,10 +215,15 @@ def _split(raw: str | bytes, max_length: int) -> list[str]:
             raise TokenError("The token is not well-formed.") from e
     if not isinstance(raw, str) or len(raw) > max_length:
         raise TokenError("The token is not well-formed or is too long.")
+    match = _COMPACT.fullmatch(raw)
+    if match is not None:
+        return match.groups(), True
     parts = raw.split(".")
     if len(parts) != 3:
         raise TokenError("The token is not well-formed.")
-    return parts
+    # Some segment is not base64url: each is checked (and named) when its turn comes, so
+    # header problems are still reported first.
+    return parts, False
 
 
 def _check_header(header: dict[str, Any], token_type: str, v: _Verifier) -> Any:
@@ -236,15 +257,17 @@ def _string(claims: Mapping[str, Any], name: str, max_length: int = 255) -> str:
 
 
 def _check_claims(claims: dict[str, Any], token_type: str, v: _Verifier) -> Token:
-    missing = REGISTERED_CLAIMS.difference(claims)
-    if missing:
+    if not claims.keys() >= REGISTERED_CLAIMS:
+        missing = REGISTERED_CLAIMS.difference(claims)
         raise TokenError(f"The token lacks the claim '{min(missing)}'.")
     if claims["iss"] != v.issuer:
         raise TokenError("The token was issued by someone else.")
     aud = claims["aud"]
     if not (aud == v.audience or (isinstance(aud, list) and v.audience in aud)):
         raise TokenError("The token is meant for another audience.")
-    iat, nbf, exp = (_numeric_date(claims, n) for n in ("iat", "nbf", "exp"))
+    iat = _numeric_date(claims, "iat")
+    nbf = _numeric_date(claims, "nbf")
+    exp = _numeric_date(claims, "exp")
     if exp <= iat:
         raise TokenError("The token expires before it was issued.")
     current = int(now().timestamp())
@@ -264,10 +287,10 @@ def decode(raw: str | bytes, token_type: str = ACCESS) -> Token:
     and :class:`~jwtauth.exceptions.TokenError` for everything else.
     """
     v = _verifier()
-    header_b64, payload_b64, signature_b64 = _split(raw, v.max_length)
-    key = _check_header(_json_object(header_b64), token_type, v)
-    signature = _b64decode(signature_b64)
+    (header_b64, payload_b64, signature_b64), checked = _split(raw, v.max_length)
+    key = _check_header(_json_object(header_b64, checked), token_type, v)
+    signature = _b64decode(signature_b64, checked)
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
     if not v.alg.verify(signing_input, key, signature):
         raise TokenError("The token signature is invalid.")
-    return _check_claims(_json_object(payload_b64), token_type, v)
+    return _check_claims(_json_object(payload_b64, checked), token_type, v)
