@@ -92,6 +92,13 @@ class RevokeTokenForm(RevokeFormBase):
         self.fields["token_type"].required = False
         self.fields["token_type"].help_text = _("Required with a bare token id.")
 
+    def clean_token(self) -> str:
+        """Accept a token pasted with its ``Bearer`` prefix or wrapped over several lines."""
+        raw = "".join(str(self.cleaned_data.get("token") or "").split())
+        if raw[:6].lower() == "bearer":
+            raw = raw[6:]
+        return raw
+
     def clean(self) -> dict[str, Any]:
         """Fill jti, type, user and expiry from the token or the bare id; refuse bad tokens."""
         data = super().clean() or {}

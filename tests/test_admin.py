@@ -164,6 +164,19 @@ def test_revoking_a_pasted_access_token_refuses_it_on_the_next_request(
     )
 
 
+def test_a_token_pasted_with_its_bearer_prefix_and_line_breaks(
+    client: Any, admin_client: Any, pair: Any
+) -> None:
+    head, body, signature = pair.access.split(".")
+    pasted = f"  Bearer {head}.\n{body[:20]}\r\n{body[20:]}.{signature}\n"
+
+    response = revoke_form(admin_client, token=pasted)
+
+    assert response.status_code == 302
+    assert RevokedToken.objects.get().jti == pair.access_token.jti
+    assert me(client, pair.access) == 401
+
+
 def test_revoking_a_pasted_refresh_token(client: Any, admin_client: Any, pair: Any) -> None:
     response = revoke_form(admin_client, token=pair.refresh)
 
