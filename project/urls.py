@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from jwtauth import views as jwtauth_views
-from project import pages, views
+from project import ninja_api, openapi, pages, views
 
 urlpatterns = [
     path("", pages.index, name="index"),
@@ -14,4 +14,6 @@ urlpatterns = [
     path("api/ping/", views.ping, name="ping"),
     path("api/me/", views.me, name="me"),
     path("api/drf/me/", views.DRFMeView.as_view(), name="drf-me"),
+    path("api/ninja/", ninja_api.api.urls),
+    path("api/openapi.json", openapi.openapi, name="openapi"),
 ]
