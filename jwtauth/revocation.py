@@ -22,6 +22,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import BaseCache, caches
+from django.core.cache.backends.base import default_key_func
 from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
 from django.db import transaction
@@ -131,6 +132,8 @@ def get_cache() -> BaseCache | None:
     cache = caches[alias]
     if gate.pending:
         _replay(cache)
+        if gate.bypassing():  # the replay found the cache still failing
+            return None
     return cache
 
 
@@ -140,11 +143,17 @@ def _replay(cache: BaseCache) -> None:
     with gate.lock:
         pending, gate.pending = gate.pending, {}
     for key, value in pending.items():
-        _write(cache, key, value, conf.refresh_lifetime)
+        if not gate.bypassing():
+            _write(cache, key, value, conf.refresh_lifetime)
+            continue
+        with gate.lock:  # the cache failed again; a write queued since the swap is newer
+            gate.pending.setdefault(key, value)
 
 
 def _write(cache: BaseCache | None, key: str, value: int | None, ttl: int) -> None:
-    if cache is None:
+    # Once one write has tripped the breaker, the rest queue up instead of each waiting for
+    # its own timeout (a bulk revocation, a replay against a cache still hung).
+    if cache is None or gate.bypassing():
         if _shared_alias() is not None:
             gate.queue(key, value)
         return
@@ -235,12 +244,49 @@ def _add(cache: BaseCache | None, key: str, value: Any, token: Token, cap: float
     # Never cache past the token's own death (a shorter TTL only costs a refill), and add
     # rather than set: a revocation written since our DB read must win (cache-aside race).
     ttl = min(_remaining(token), int(cap))
-    if cache is None or ttl <= 0:
+    if cache is None or ttl <= 0 or gate.bypassing():
         return
     try:
         cache.add(key, value, ttl)
     except Exception as e:
         gate.trip(e, "a cache fill")
+
+
+@derived
+def _mget_prefix() -> str | None:
+    """Return the full key prefix for direct MGETs, or ``None`` to use ``get_many``.
+
+    Only django-redis's plain client with the default key function qualifies: its keys are
+    ``<KEY_PREFIX>:<VERSION>:<key>`` and its values decode with the client's own ``decode``.
+    Other clients (herd, sharded, sentinel) and other backends keep the generic path.
+    """
+    alias = _shared_alias()
+    if alias is None:
+        return None
+    try:
+        from django_redis.cache import RedisCache
+        from django_redis.client import DefaultClient
+    except ImportError:  # pragma: no cover - django-redis is a dependency
+        return None
+    cache: Any = caches[alias]
+    if type(cache) is not RedisCache or type(cache.client) is not DefaultClient:
+        return None
+    if cache.key_func is not default_key_func:
+        return None
+    return f"{cache.key_prefix}:{cache.version}:"
+
+
+def _read(cache: BaseCache, keys: list[str]) -> dict[str, Any]:
+    # One MGET either way. On django-redis the keys are built here and the client's pooled
+    # connection is used directly, skipping get_many's per-key make_key and result mapping.
+    prefix = _mget_prefix()
+    if prefix is None:
+        return cache.get_many(keys)
+    client: Any = cache.client  # type: ignore[attr-defined]
+    values = client.get_client(write=False).mget([prefix + key for key in keys])
+    decode = client.decode
+    pairs = zip(keys, values, strict=True)
+    return {key: decode(value) for key, value in pairs if value is not None}
 
 
 def check(token: Token, *, with_user: bool = False) -> Any | None:
@@ -254,7 +300,7 @@ def check(token: Token, *, with_user: bool = False) -> Any | None:
     found: dict[str, Any] = {}
     if cache is not None:
         try:
-            found = cache.get_many(keys)
+            found = _read(cache, keys)
         except Exception as e:
             gate.trip(e, "a revocation lookup")
             cache = None

@@ -20,6 +20,7 @@ from django.core.cache import caches
 from django.db import connection
 
 from jwtauth import revocation, sessions, signals, tokens
+from jwtauth.conf import conf
 from jwtauth.exceptions import TokenRevoked
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
 from jwtauth.revocation import cutoff_key, session_key, token_key, user_key
@@ -448,6 +449,44 @@ def test_revocation_missed_by_the_cache_is_replayed(
     with django_assert_num_queries(0):
         assert raises_revoked(token), "replayed before the lookup"
     assert caches["default"].get(token_key(token.jti)) == 1
+    assert revocation.gate.pending == {}
+
+
+def elapse_retry_delay() -> None:
+    """Move the breaker's last failure back by the retry delay, as if that time had passed."""
+    revocation.gate.failed_at -= float(conf.CACHE_RETRY_AFTER)
+
+
+@pytest.mark.redis
+def test_writes_to_a_hung_redis_cost_one_timeout_then_queue(
+    redis_cache: RedisServer,
+    private_redis: Any,
+    user: Any,
+    live_and_dead: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    live, _ = live_and_dead
+    family = [sessions.start(user) for _ in range(8)]
+    assert not any(raises_revoked(p.access_token) for p in family)  # cached as live
+    private_redis.process.send_signal(signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert revocation.revoke_sessions([p.access_token.sid for p in family]) == 8
+        revoking = time.monotonic() - started
+        elapse_retry_delay()
+        started = time.monotonic()
+        assert not raises_revoked(live)  # the replay fails once; the lookup reads the DB
+        looking = time.monotonic() - started
+        assert len(revocation.gate.pending) == 8
+    finally:
+        private_redis.process.send_signal(signal.SIGCONT)
+    print(f"hung Redis: 8 session revocations {revoking:.3f}s, lookup with replay {looking:.3f}s")
+    # One 0.25 s timeout each; a write (or replay) per key would cost 8 of them, 2 s.
+    assert revoking < 1.0
+    assert looking < 1.0
+    elapse_retry_delay()
+    with django_assert_num_queries(0):
+        assert all(raises_revoked(p.access_token) for p in family)
     assert revocation.gate.pending == {}
 
 
