@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.contrib.auth.models import AnonymousUser
-from django.db import DatabaseError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 from django.utils.functional import SimpleLazyObject
@@ -20,6 +21,7 @@ from .exceptions import JWTAuthError, ServiceUnavailable, TokenError
 from .tokens import Token
 
 Handler = Callable[[HttpRequest], Any]
+logger = logging.getLogger("jwtauth")
 LENIENT_ATTR = "jwtauth_lenient"
 
 
@@ -118,6 +120,18 @@ class JWTAuthenticationMiddleware:
         if error is None or getattr(view_func, LENIENT_ATTR, False):
             return None
         return responses.error(error)
+
+    def process_exception(
+        self, request: HttpRequest, exception: Exception
+    ) -> HttpResponseBase | None:
+        """Answer a lost database connection in any view with 503 JSON, not a 500 page."""
+        # A dropped or refused connection (a restart, a failover, pg_terminate_backend) is
+        # transient: the client may retry, and the next request reconnects. Other database
+        # errors (integrity, programming) stay Django's 500: they are bugs, not outages.
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        logger.warning("database unavailable in a view: %s", exception.__class__.__name__)
+        return responses.error(ServiceUnavailable())
 
     @staticmethod
     def _vary(response: HttpResponseBase) -> HttpResponseBase:

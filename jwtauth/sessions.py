@@ -9,10 +9,11 @@ the whole family is revoked (RFC 9700 §4.14.2), unless it arrives inside the op
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from . import revocation
 from .conf import conf
@@ -94,9 +95,26 @@ def _refuse_spent(refresh: Token, moment: datetime) -> NoReturn:
 
 
 def end(token: Token, reason: str = "logout") -> None:
-    """End the session ``token`` belongs to, revoking ``token`` itself too."""
-    revocation.revoke(token, reason=reason)
-    revocation.revoke_session(token.sid, reason=reason)
+    """End the session ``token`` belongs to, revoking ``token`` itself too.
+
+    Both rows are written in one transaction: a failure (a dropped connection, say) leaves
+    neither, never a revoked token in a session that lives on.
+    """
+    try:
+        with transaction.atomic():
+            revocation.revoke(token, reason=reason)
+            revocation.revoke_session(token.sid, reason=reason)
+    except DatabaseError:
+        # The revocations wrote the cache before the rollback; drop those entries so the
+        # cache agrees with the database again and a retried logout ends the session for real
+        # (a cached "revoked" access token would make the retry a no-op).
+        cache = revocation.get_cache()
+        if cache is not None:
+            with contextlib.suppress(Exception):
+                cache.delete_many(
+                    [revocation.token_key(token.jti), revocation.session_key(token.sid)]
+                )
+        raise
 
 
 def for_user(user: Any) -> Any:

@@ -1,0 +1,1 @@
+"""Fault-injection tests against real processes (gunicorn, PostgreSQL, Redis)."""
