@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import get_token
 from django.utils.translation import gettext as _
@@ -26,6 +27,7 @@ from .conf import conf
 from .cookies import enforce_csrf
 from .decorators import authentication_error
 from .exceptions import (
+    BadRequest,
     InvalidCredentials,
     JWTAuthError,
     MethodNotAllowed,
@@ -42,6 +44,8 @@ from .models import TokenSession
 from .tokens import REFRESH, TokenPair, decode
 
 logger = logging.getLogger("jwtauth")
+# Session ids are new_jti() values: unpadded base64url (RFC 4648 §5), as long as a jti may be.
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 View = Callable[..., HttpResponseBase]
 
@@ -65,6 +69,11 @@ def endpoint(
                 return _run(view, request, auth, *args, **kwargs)
             except JWTAuthError as e:
                 response = responses.error(e)
+            except DataError as e:
+                # A value the database refuses (one that slipped past validation) is the
+                # client's, not an outage: a 503 would invite retries.
+                logger.warning("value refused in %s: %s", view.__name__, e.__class__.__name__)
+                response = responses.error(BadRequest())
             except DatabaseError as e:
                 logger.warning(
                     "database unavailable in %s: %s", view.__name__, e.__class__.__name__
@@ -257,6 +266,8 @@ def session_list(request: HttpRequest) -> HttpResponseBase:
 @endpoint("POST", auth=True)
 def session_revoke(request: HttpRequest, sid: str) -> HttpResponseBase:
     """Revoke one of the user's own sessions; another user's is answered 404."""
+    if not SESSION_ID.fullmatch(sid):
+        raise NotFound()  # not an id we issue (new_jti's alphabet); never worth a query
     owned = TokenSession.objects.filter(sid=sid, user_id=request.auth.sub)  # type: ignore[attr-defined]
     if not owned.exists():
         raise NotFound()
