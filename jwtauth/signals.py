@@ -1,10 +1,15 @@
-"""Signals sent after a revocation has been written to the database."""
+"""Signals sent after a revocation has been written to the database.
+
+``user_id`` is always the user's primary key in its own type (never a token's string
+``sub``); ``revoked_by`` is the admin user who acted, or ``None``. The sender is the model
+that records the revocation.
+"""
 
 from django.dispatch import Signal
 
-# Sent with jti, token_type, user_id, reason and revoked_by.
+# Sent by RevokedToken with jti, token_type, user_id, reason and revoked_by.
 token_revoked = Signal()
-# Sent with sid, user_id, reason and revoked_by.
+# Sent by TokenSession with sid, user_id, reason and revoked_by, once per session that was live.
 session_revoked = Signal()
-# Sent with user_id, cutoff, reason and revoked_by.
+# Sent by UserCutoff with user_id, cutoff (an aware datetime), reason and revoked_by.
 user_tokens_revoked = Signal()
