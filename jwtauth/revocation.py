@@ -264,8 +264,8 @@ def _mget_prefix() -> str | None:
     if alias is None:
         return None
     try:
-        from django_redis.cache import RedisCache
-        from django_redis.client import DefaultClient
+        from django_redis.cache import RedisCache  # type: ignore[import-untyped]
+        from django_redis.client import DefaultClient  # type: ignore[import-untyped]
     except ImportError:  # pragma: no cover - django-redis is a dependency
         return None
     cache: Any = caches[alias]
