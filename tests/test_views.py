@@ -8,6 +8,7 @@ import statistics
 import time
 from typing import Any
 
+import hypothesis
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.contrib.auth.signals import user_logged_in
 from django.test import Client, override_settings
 from django.urls import reverse
+from hypothesis import strategies as st
 
 from jwtauth import sessions
 from jwtauth.conf import conf
@@ -638,3 +640,44 @@ def test_csrf_endpoint_sets_the_cookie_and_returns_the_token(client: Client) -> 
     assert response["Cache-Control"] == "no-store"
     assert response.json()["csrf_token"]
     assert response.cookies["csrftoken"].value
+
+
+# --- nothing a client sends is a 5xx -----------------------------------------------------
+
+_FIELDS = st.sampled_from(["username", "password", "refresh", "cookie", "csrfmiddlewaretoken"])
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELDS, inner, max_size=3),
+    max_leaves=6,
+)
+_LATIN1 = st.text(alphabet=st.characters(max_codepoint=255), max_size=60)  # what WSGI can carry
+
+
+@hypothesis.settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture],
+)
+@hypothesis.given(
+    path=st.sampled_from(
+        [LOGIN, REFRESH, LOGOUT, LOGOUT_ALL, SESSIONS, "/auth/sessions/x/revoke/", JWKS, ME]
+    ),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"]),
+    content_type=st.sampled_from(
+        ["application/json", "application/x-www-form-urlencoded", "multipart/form-data", ""]
+    ),
+    body=st.binary(max_size=200) | _VALUES.map(lambda v: json.dumps(v).encode()),
+    headers=st.dictionaries(
+        st.sampled_from(
+            ["HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_USER_AGENT", "HTTP_X_CSRFTOKEN"]
+        ),
+        _LATIN1,
+        max_size=3,
+    ),
+)
+def test_no_client_input_is_answered_with_a_5xx(
+    user: Any, path: str, method: str, content_type: str, body: bytes, headers: dict[str, str]
+) -> None:
+    client = Client(enforce_csrf_checks=True)
+    response = client.generic(method, path, body, content_type=content_type, **headers)
+    assert response.status_code < 500, response.content
