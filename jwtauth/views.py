@@ -114,9 +114,12 @@ def _run(
 def client_ip(request: HttpRequest) -> str | None:
     """Return the client's IP address as Django sees it (``REMOTE_ADDR``), if valid."""
     try:
-        return str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
     except ValueError:
         return None
+    # Drop an IPv6 zone ("fe80::1%eth0", RFC 4007 §11): it names the server's interface, not
+    # the client, and the database's inet type refuses it.
+    return str(address).partition("%")[0]
 
 
 def user_agent(request: HttpRequest) -> str:

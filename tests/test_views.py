@@ -101,6 +101,17 @@ def test_login_updates_last_login_sends_the_signal_and_records_the_session(
     assert row.revoked_at is None
 
 
+@pytest.mark.parametrize(
+    ("remote", "stored"),
+    [("fe80::1%eth0", "fe80::1"), ("::ffff:192.0.2.7", "::ffff:192.0.2.7"), ("unknown", None)],
+)
+def test_the_session_records_a_usable_client_address(
+    client: Client, user: Any, remote: str, stored: str | None
+) -> None:
+    login(client, REMOTE_ADDR=remote)
+    assert TokenSession.objects.get(user=user).ip_address == stored
+
+
 def test_login_accepts_a_form_encoded_body(client: Client, user: Any) -> None:
     response = client.post(LOGIN, {"username": "alice", "password": PASSWORD})
     assert response.status_code == 200
