@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from jwtauth import purge
@@ -263,3 +265,75 @@ def test_a_row_made_live_after_the_range_was_chosen_is_kept(clock: Any, user: An
 def test_batch_size_must_be_positive() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         purge.purge(purge.Target("x", RevokedToken.objects.none()), batch_size=0)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_loses_a_deadlock_is_retried(clock: Any) -> None:
+    # A real deadlock: another transaction holds row 5 and then asks for row 2, which the
+    # purge's DELETE has already taken while it waits for row 5. The purge checks for
+    # deadlocks first (shorter deadlock_timeout), so it is the one PostgreSQL aborts.
+    rows = revoked_rows([-HOUR] * 10)
+    second, fifth = rows[1].pk, rows[4].pk
+    holding, waiting = threading.Event(), threading.Event()
+    done = threading.Event()
+    results: dict[str, Any] = {}
+
+    def other() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("SET LOCAL deadlock_timeout = '30s'")
+                cursor.execute(_LOCK_ROW, [fifth])
+                holding.set()
+                assert waiting.wait(30)
+                cursor.execute(_LOCK_ROW, [second])
+            results["other"] = "committed"
+        except BaseException as e:
+            results["other"] = e
+        finally:
+            connection.close()
+
+    def purger() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET deadlock_timeout = '300ms'")
+            assert holding.wait(30)
+            results["purged"] = purge.purge(target("revoked tokens"), batch_size=100)
+        except BaseException as e:
+            results["purged"] = e
+        finally:
+            connection.close()
+            done.set()
+
+    deadlocks_before = _deadlocks()
+    threads = [threading.Thread(target=other), threading.Thread(target=purger)]
+    for t in threads:
+        t.start()
+    # Wait (for the database, not for app time) until the DELETE is blocked on row 5.
+    while not done.is_set() and not _delete_is_waiting():
+        time.sleep(0.005)
+    waiting.set()
+    for t in threads:
+        t.join(60)
+
+    assert results == {"other": "committed", "purged": 10}
+    assert _deadlocks() == deadlocks_before + 1
+    assert not RevokedToken.objects.exists()
+
+
+_LOCK_ROW = 'SELECT 1 FROM "jwtauth_revokedtoken" WHERE "id" = %s FOR UPDATE'
+
+
+def _deadlocks() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+        return int(cursor.fetchone()[0])
+
+
+def _delete_is_waiting() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE 'DELETE FROM \"jwtauth_revokedtoken\"%%'"
+        )
+        return bool(cursor.fetchone()[0])
