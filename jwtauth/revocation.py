@@ -73,6 +73,7 @@ class _CacheGate:
 
     def __init__(self) -> None:
         self.failed_at = 0.0
+        self.stale = False
         self.pending: dict[str, int | None] = {}
         self.lock = threading.Lock()
 
@@ -93,6 +94,7 @@ class _CacheGate:
                 conf.CACHE_RETRY_AFTER,
             )
         self.failed_at = time.monotonic()
+        self.stale = True
 
     def queue(self, key: str, value: int | None) -> None:
         """Remember a revocation write the cache missed, to replay when it is back."""
@@ -102,6 +104,7 @@ class _CacheGate:
     def reset(self) -> None:
         """Forget failures and pending writes (tests and settings changes)."""
         self.failed_at = 0.0
+        self.stale = False
         with self.lock:
             self.pending.clear()
 
@@ -134,7 +137,32 @@ def get_cache() -> BaseCache | None:
         _replay(cache)
         if gate.bypassing():  # the replay found the cache still failing
             return None
+    if gate.stale and not _repair(cache):
+        return None
     return cache
+
+
+def _repair(cache: BaseCache) -> bool:
+    # A hung or partitioned Redis comes back with its data, "alive" fills included, while
+    # other processes may have revoked meanwhile and reached only the database (their missed
+    # writes wait in *their* queues). No fill outlives NEGATIVE_CACHE_TIMEOUT, so writing
+    # every revocation of that last window again, from the database, overrules each stale
+    # entry before this process trusts the cache again.
+    since = now() - timedelta(seconds=int(conf.NEGATIVE_CACHE_TIMEOUT))
+    revoked = RevokedToken.objects.filter(revoked_at__gte=since).values_list("jti", flat=True)
+    entries: dict[str, int] = {token_key(jti): 1 for jti in revoked}
+    ended = TokenSession.objects.filter(revoked_at__gte=since).values_list("sid", flat=True)
+    entries.update((session_key(sid), DEAD) for sid in ended)
+    cutoffs = UserCutoff.objects.filter(cutoff__gte=since).values_list("user_id", "cutoff")
+    entries.update((cutoff_key(user_id), micros(cutoff)) for user_id, cutoff in cutoffs)
+    try:
+        if entries:
+            cache.set_many(entries, int(conf.NEGATIVE_CACHE_TIMEOUT))
+    except Exception as e:
+        gate.trip(e, "a cache repair")
+        return False
+    gate.stale = False
+    return True
 
 
 def _replay(cache: BaseCache) -> None:
