@@ -122,6 +122,9 @@ class Mix:
     refresh_every: int = 5
     other_server_share: float = 0.5
     reuse_share: float = 0.05
+    # Share of sessions started by a real login (a password hash, the costliest request);
+    # the others come from the pool of sessions issued beforehand, while it lasts.
+    login_share: float = 1.0
     allow_503: bool = False
 
 
@@ -185,13 +188,14 @@ class LoadRun:
         mix: Mix | None = None,
         seed: int = 0,
     ) -> None:
-        if not pairs and len(usernames) < clients:
+        if usernames and len(usernames) < clients:
             raise ValueError("give each client a user of its own (login throttling is per user)")
+        if not usernames and not pairs:
+            raise ValueError("give users to log in, or issued sessions, or both")
         self.servers = list(servers)
         self.clients = clients
         self.usernames = list(usernames)
         self.password = password
-        self.use_pool = bool(pairs)
         self.pool: queue.Queue[tuple[str, str]] = queue.Queue()
         for pair in pairs:
             self.pool.put(pair)
@@ -241,12 +245,15 @@ class LoadRun:
 
     # -- one client -------------------------------------------------------------------------
 
-    def _session(self, client: Client, home: int, username: str | None) -> tuple[str, str] | None:
-        if username is None:
+    def _session(
+        self, client: Client, rng: random.Random, home: int, username: str | None
+    ) -> tuple[str, str] | None:
+        if username is None or rng.random() >= self.mix.login_share:
             try:
                 return self.pool.get_nowait()
             except queue.Empty:
-                return None
+                if username is None:
+                    return None
         body = {"username": username, "password": self.password}
         reply = self._send(client, home, "login", "POST", "/auth/login/", body=body)
         if reply.status != 200:
@@ -257,11 +264,11 @@ class LoadRun:
         rng = random.Random(self.seed * 1000 + index)  # noqa: S311 - traffic shape, not secrets
         home = index % len(self.servers)
         other = (home + 1) % len(self.servers)
-        username = None if self.use_pool else self.usernames[index]
+        username = self.usernames[index] if self.usernames else None
         client = Client(self.servers)
         try:
             while not self.stopping.is_set():
-                pair = self._session(client, home, username)
+                pair = self._session(client, rng, home, username)
                 if pair is None:
                     if username is None:
                         return  # the pool of issued sessions is used up
