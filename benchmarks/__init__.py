@@ -1,0 +1,1 @@
+"""Benchmarks: jwtauth side by side with djangorestframework-simplejwt (see README.md)."""

@@ -1,0 +1,1 @@
+"""A small site that serves every benchmark contender from one settings module."""

@@ -1,0 +1,212 @@
+"""Purge part of the comparison: jwtauth's purge against simplejwt's flushexpiredtokens.
+
+``compare()`` (called by ``run.py``) loads the same numbers of expired and live rows into both
+libraries' tables of the benchmark database, server-side with ``generate_series``: jwtauth's
+``RevokedToken`` rows, and simplejwt's ``OutstandingToken`` rows each with its
+``BlacklistedToken`` (a revoked token, in simplejwt's terms). Each command then runs in a fresh
+process (this module with ``--child``): wall time around ``call_command``, every SQL statement
+and transaction timed through an execute wrapper, peak RSS from its own ``ru_maxrss``. Live rows are
+fingerprinted (id, jti, expiry, ``xmin``) before and after, so a live row deleted or even
+rewritten would show.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = {
+    "jwtauth": ("purge_revoked_tokens", ["-v", "2"]),
+    "simplejwt": ("flushexpiredtokens", []),
+}
+# Every 11th row is live: 1,000,000 expired + 100,000 live make 1,100,000 rows.
+_FILL_REVOKED = """
+INSERT INTO jwtauth_revokedtoken
+    (jti, token_type, user_id, expires_at, revoked_at, reason, revoked_by_id)
+SELECT 'purge-' || i, CASE WHEN i %% 2 = 0 THEN 'access' ELSE 'refresh' END, %(user)s,
+       CASE WHEN i %% %(every)s = 0 AND i / %(every)s <= %(live)s
+            THEN now() + interval '1 day' ELSE now() - interval '1 hour' END,
+       now() - interval '2 days', 'benchmark', NULL
+FROM generate_series(1, %(total)s) AS i
+"""
+_FILL_OUTSTANDING = """
+INSERT INTO token_blacklist_outstandingtoken (user_id, jti, token, created_at, expires_at)
+SELECT %(user)s, 'purge-' || i, repeat(md5(i::text), 8), now() - interval '2 days',
+       CASE WHEN i %% %(every)s = 0 AND i / %(every)s <= %(live)s
+            THEN now() + interval '1 day' ELSE now() - interval '1 hour' END
+FROM generate_series(1, %(total)s) AS i
+"""
+_FILL_BLACKLISTED = """
+INSERT INTO token_blacklist_blacklistedtoken (token_id, blacklisted_at)
+SELECT id, now() - interval '2 days' FROM token_blacklist_outstandingtoken
+WHERE jti LIKE 'purge-%%'
+"""
+_FINGERPRINT = """
+SELECT count(*) FILTER (WHERE expires_at < now()),
+       count(*) FILTER (WHERE expires_at >= now()),
+       md5(coalesce(string_agg(id || ':' || jti || ':' || expires_at || ':' || xmin, ','
+                               ORDER BY id) FILTER (WHERE expires_at >= now()), ''))
+FROM {table}
+"""
+TABLES = {"jwtauth": "jwtauth_revokedtoken", "simplejwt": "token_blacklist_outstandingtoken"}
+
+
+def available() -> bool:
+    """Tell whether jwtauth's purge command exists yet."""
+    return (ROOT / "jwtauth" / "management" / "commands" / "purge_revoked_tokens.py").is_file()
+
+
+def _connection() -> Any:
+    from django.db import connection
+
+    connection.ensure_connection()
+    return connection
+
+
+def fill(expired: int, live: int) -> None:
+    """Insert the rows into both libraries' tables and vacuum them."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.get(username="bench").pk
+    every = max(1, (expired + live) // live) if live else expired + 1
+    params = {"user": user, "every": every, "live": live, "total": expired + live}
+    with _connection().cursor() as cursor:
+        for sql in (_FILL_REVOKED, _FILL_OUTSTANDING, _FILL_BLACKLISTED):
+            cursor.execute(sql, params)
+    raw = _connection().connection  # VACUUM cannot run inside a transaction block
+    autocommit = raw.autocommit
+    raw.autocommit = True
+    try:
+        for table in (*TABLES.values(), "token_blacklist_blacklistedtoken"):
+            raw.execute(f"VACUUM ANALYZE {table}")
+        raw.execute("CHECKPOINT")
+    finally:
+        raw.autocommit = autocommit
+
+
+def fingerprint(lib: str) -> tuple[int, int, str]:
+    """Return (expired rows, live rows, digest of every live row and its row version)."""
+    with _connection().cursor() as cursor:
+        cursor.execute(_FINGERPRINT.format(table=TABLES[lib]))
+        expired, live, digest = cursor.fetchone()
+    return int(expired), int(live), str(digest)
+
+
+def measure(lib: str, env: dict[str, str]) -> dict[str, Any]:
+    """Run one library's purge command in a fresh process and return its figures."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--child", lib],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    out, err = child.communicate()
+    process_wall = time.perf_counter() - started
+    if child.returncode:
+        raise RuntimeError(f"{lib} purge failed ({child.returncode}):\n{err[-4000:]}")
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    result["process_wall_s"] = process_wall
+    # The child's own ru_maxrss, read as it finishes: the whole process's peak (Linux: KiB).
+    result["peak_rss_mb"] = result["self_maxrss_kb"] / 1024
+    return result
+
+
+def compare(env: dict[str, str], *, expired: int, live: int) -> dict[str, Any]:
+    """Fill both tables, purge each, and return the figures of both runs."""
+    started = time.perf_counter()
+    fill(expired, live)
+    results: dict[str, Any] = {"fill_s": time.perf_counter() - started}
+    baseline = measure("baseline", env)
+    results["baseline_rss_mb"] = baseline["peak_rss_mb"]
+    for lib in ("jwtauth", "simplejwt"):
+        before = fingerprint(lib)
+        result = measure(lib, env)
+        after = fingerprint(lib)
+        result["expired_before"], result["live_before"] = before[0], before[1]
+        result["expired_after"], result["live_after"] = after[0], after[1]
+        result["deleted"] = before[0] - after[0] + (before[1] - after[1])
+        result["live_intact"] = before[1:] == after[1:]
+        results[lib] = result
+    return results
+
+
+# ----------------------------------------------------------------------------- child process
+
+
+def _child(lib: str) -> None:
+    """Run ``lib``'s purge command here, timing every statement; print figures as JSON."""
+    import resource
+
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    if lib == "baseline":  # Django started, nothing purged: the floor under both RSS figures
+        connection.ensure_connection()
+        print(json.dumps({"self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+        return
+    stats = {"statements": 0, "longest_statement_s": 0.0}
+    spans: dict[Any, list[float]] = {}
+
+    def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        # Statements outside atomic() are their own transaction; inside, group by the block.
+        block = id(connection.atomic_blocks[0]) if connection.in_atomic_block else None
+        begin = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            end = time.perf_counter()
+            stats["statements"] += 1
+            stats["longest_statement_s"] = max(stats["longest_statement_s"], end - begin)
+            key = block if block is not None else ("autocommit", stats["statements"])
+            span = spans.setdefault(key, [begin, end])
+            span[1] = end
+
+    name, args = COMMANDS[lib]
+    output = io.StringIO()
+    connection.ensure_connection()
+    started = time.perf_counter()
+    with connection.execute_wrapper(timed):
+        call_command(name, *args, stdout=output)
+    wall = time.perf_counter() - started
+    longest_tx = max((end - begin for begin, end in spans.values()), default=0.0)
+    batches = [
+        float(line.rsplit(" in ", 1)[1].split()[0])
+        for line in output.getvalue().splitlines()
+        if ": batch " in line and " in " in line
+    ]
+    print(
+        json.dumps(
+            {
+                "command": name,
+                "wall_s": wall,
+                "statements": stats["statements"],
+                "longest_statement_s": stats["longest_statement_s"],
+                "longest_transaction_s": longest_tx,
+                "batches": len(batches) or 1,
+                # The command's own per-batch timings when it reports them; otherwise its one
+                # transaction is its one batch.
+                "longest_batch_s": max(batches) if batches else longest_tx,
+                "self_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        sys.path.insert(0, str(ROOT))
+        _child(sys.argv[2])
+    else:
+        sys.exit("run benchmarks/run.py; this module's entry point is for its child processes")
