@@ -33,9 +33,12 @@ REFRESH: Final = "refresh"
 TYP: Final = {ACCESS: "at+jwt", REFRESH: "rt+jwt"}
 REGISTERED_CLAIMS: Final = frozenset({"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "sid"})
 HEADER_MEMBERS: Final = frozenset({"alg", "kid", "typ"})
-# A NumericDate must be an integer here; 2**40 s is ~35,000 years, far past any real token.
-_MAX_NUMERIC_DATE: Final = 2**40
+# A NumericDate must be an integer here, before year 10000: later ones cannot be stored as a
+# datetime (revoking such a token would fail).
+_MAX_NUMERIC_DATE: Final = 253402300800
 _SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
+# Identifiers go to the cache and the database: no control characters or lone surrogates.
+_TEXT = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]+")
 # The JWS compact serialization (RFC 7515 §7.1), matched in one pass on the usual path.
 _COMPACT = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
 _FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
@@ -251,7 +254,7 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> int:
 
 def _string(claims: Mapping[str, Any], name: str, max_length: int = 255) -> str:
     value = claims[name]
-    if not isinstance(value, str) or not 0 < len(value) <= max_length:
+    if not isinstance(value, str) or len(value) > max_length or not _TEXT.fullmatch(value):
         raise TokenError(f"The token claim '{name}' is not valid.")
     return value
 
@@ -276,8 +279,9 @@ def _check_claims(claims: dict[str, Any], token_type: str, v: _Verifier) -> Toke
     # RFC 7519 §4.1.4: the token must not be accepted on or after exp.
     if current - v.leeway >= exp:
         raise TokenExpired()
-    jti = _string(claims, "jti")
-    return Token(token_type, jti, _string(claims, "sid"), _string(claims, "sub"), iat, exp, claims)
+    # 64: the width of RevokedToken.jti and TokenSession.sid.
+    jti, sid = _string(claims, "jti", 64), _string(claims, "sid", 64)
+    return Token(token_type, jti, sid, _string(claims, "sub"), iat, exp, claims)
 
 
 def decode(raw: str | bytes, token_type: str = ACCESS) -> Token:

@@ -198,6 +198,7 @@ class Server:
             keys = {"JWT_PRIVATE_KEY": str(key_file), "JWT_SECRET_KEY": ""}
         self.env = stack.env(JWT_ALGORITHM=alg, **keys)
         self._pair: dict[str, Any] | None = None
+        self._spare: dict[str, Any] | None = None
 
     def start(self) -> None:
         """Start gunicorn with two workers (see :meth:`wait` for readiness)."""
@@ -291,6 +292,13 @@ class Server:
         if self._pair is None:
             self._pair = self.login()
         return self._pair
+
+    @property
+    def spare(self) -> dict[str, Any]:
+        """Return another pair of alice, for attacks that may get its session taken for dead."""
+        if self._spare is None:
+            self._spare = self.login()
+        return self._spare
 
     # -- signing with the server's real key ---------------------------------------------
 
