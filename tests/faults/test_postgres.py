@@ -143,3 +143,23 @@ def test_connections_killed_repeatedly_under_load(stack: FaultStack) -> None:
         assert token_row == session_revoked, (status, jti, sid)
         if status == 204:
             assert token_row
+
+
+def test_database_refusing_connections_answers_503_then_recovers(stack: FaultStack) -> None:
+    access, refresh = stack.issue_sessions(stack.usernames[11:12], 1)[0]
+    assert stack.get(0, "/api/me/", access).status == 200
+    ident = stack.db.name
+    with stack.db.connect("postgres") as admin:
+        admin.execute(f'ALTER DATABASE "{ident}" ALLOW_CONNECTIONS false')
+        try:
+            stack.db.terminate_backends(admin)  # nobody can reconnect now: the DB is "down"
+            for server in (0, 1):
+                assert_clean_503(stack.get(server, "/api/me/", access))
+                assert_clean_503(stack.post(server, "/auth/refresh/", refresh=refresh))
+                assert_clean_503(stack.post(server, "/auth/login/", username="x", password="y"))
+        finally:
+            admin.execute(f'ALTER DATABASE "{ident}" ALLOW_CONNECTIONS true')
+    for server in (0, 1):
+        assert stack.get(server, "/api/me/", access).status == 200
+    reply = stack.post(1, "/auth/refresh/", refresh=refresh)
+    assert reply.status == 200
