@@ -29,6 +29,37 @@ def authentication_error(request: HttpRequest) -> JWTAuthError | None:
     return None
 
 
+def allowed_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """Return ``methods`` with HEAD added beside GET (RFC 9110 §9.1)."""
+    return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else methods
+
+
+def allow_methods(*methods: str) -> Callable[[V], V]:
+    """Answer 405 JSON with ``Allow`` to any method but ``methods`` (HEAD comes with GET)."""
+    allowed = allowed_methods(methods)
+
+    def decorate(view: V) -> V:
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                if request.method not in allowed:
+                    return responses.method_not_allowed(allowed)
+                return await view(request, *args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            if request.method not in allowed:
+                return responses.method_not_allowed(allowed)
+            return view(request, *args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def jwt_required(view: V) -> V:
     """Answer 401 JSON unless the request carries a valid access token of an active user."""
     if iscoroutinefunction(view):

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import JsonResponse
 
-from .exceptions import JWTAuthError, NotAuthenticated, Throttled, TokenError
+from .exceptions import JWTAuthError, MethodNotAllowed, NotAuthenticated, Throttled, TokenError
 
 
 def _quoted(text: str) -> str:
@@ -28,6 +28,13 @@ def error(exc: JWTAuthError) -> JsonResponse:
         response["Retry-After"] = str(exc.retry_after)
     if exc.status in (401, 429):
         response["Cache-Control"] = "no-store"
+    return response
+
+
+def method_not_allowed(allowed: tuple[str, ...]) -> JsonResponse:
+    """Answer 405 with the ``Allow`` header RFC 9110 §15.5.6 requires."""
+    response = error(MethodNotAllowed())
+    response["Allow"] = ", ".join(allowed)
     return response
 
 

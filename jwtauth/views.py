@@ -25,12 +25,11 @@ from django.views.decorators.csrf import csrf_exempt
 from . import cookies, credentials, payload, responses, revocation, sessions, throttle
 from .conf import conf
 from .cookies import enforce_csrf
-from .decorators import authentication_error
+from .decorators import allowed_methods, authentication_error
 from .exceptions import (
     BadRequest,
     InvalidCredentials,
     JWTAuthError,
-    MethodNotAllowed,
     NotAuthenticated,
     NotFound,
     ServiceUnavailable,
@@ -55,16 +54,13 @@ def endpoint(
 ) -> Callable[[View], View]:
     """Wrap a view: allowed methods, token requirement, CSRF for cookies, JSON errors."""
 
-    # RFC 9110 §9.1: a resource that answers GET answers HEAD too.
-    allowed = (*methods, "HEAD") if "GET" in methods else methods
+    allowed = allowed_methods(methods)
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if request.method not in allowed:
-                response = responses.error(MethodNotAllowed())
-                response["Allow"] = ", ".join(allowed)
-                return response
+                return responses.method_not_allowed(allowed)
             try:
                 return _run(view, request, auth, *args, **kwargs)
             except JWTAuthError as e:

@@ -5,23 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_safe
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from jwtauth.contrib.drf import JWTAuthentication
-from jwtauth.decorators import jwt_required
+from jwtauth.decorators import allow_methods, jwt_required
 
 
-@require_safe
+@allow_methods("GET")
 def ping(request: HttpRequest) -> JsonResponse:
     """Answer that the site is up; no authentication."""
     return JsonResponse({"ok": True})
 
 
-@require_safe
+@allow_methods("GET")
 @jwt_required
 def me(request: HttpRequest) -> JsonResponse:
     """Answer who the access token belongs to."""

@@ -11,7 +11,7 @@ from django.test import AsyncClient, Client
 from django.urls import path
 from django.views import View
 
-from jwtauth.decorators import JWTRequiredMixin, jwt_required
+from jwtauth.decorators import JWTRequiredMixin, allow_methods, jwt_required
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -24,6 +24,16 @@ def sync_view(request: HttpRequest) -> JsonResponse:
 @jwt_required
 async def async_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"username": request.user.get_username()})
+
+
+@allow_methods("POST", "PUT")
+def writes_only(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"method": request.method})
+
+
+@allow_methods("GET")
+async def async_reads_only(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"method": request.method})
 
 
 class SyncMixinView(JWTRequiredMixin, View):
@@ -42,6 +52,8 @@ urlpatterns = [
     path("async/", async_view),
     path("mixin/", SyncMixinView.as_view()),
     path("async-mixin/", AsyncMixinView.as_view()),
+    path("writes/", writes_only),
+    path("async-reads/", async_reads_only),
 ]
 SYNC = ["/sync/", "/mixin/"]
 ASYNC = ["/async/", "/async-mixin/"]
@@ -113,3 +125,21 @@ def test_the_decorator_works_without_the_middleware(
 def test_wraps_keeps_the_view_identity() -> None:
     assert sync_view.__name__ == "sync_view"
     assert async_view.__name__ == "async_view"
+
+
+def test_allow_methods_answers_405_json_with_allow(client: Client) -> None:
+    assert client.put("/writes/").json() == {"method": "PUT"}
+    response = client.get("/writes/")
+    assert response.status_code == 405
+    assert response["Allow"] == "POST, PUT"
+    assert error_of(response) == "method_not_allowed"
+
+
+def test_allow_methods_on_an_async_view_adds_head_beside_get() -> None:
+    client = AsyncClient()
+    assert async_to_sync(client.get)("/async-reads/").json() == {"method": "GET"}
+    assert async_to_sync(client.head)("/async-reads/").status_code == 200
+    response = async_to_sync(client.post)("/async-reads/")
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert error_of(response) == "method_not_allowed"

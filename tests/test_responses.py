@@ -92,3 +92,10 @@ def test_token_payloads_are_never_cached() -> None:
     assert json.loads(response.content) == {"access": "a", "refresh": "r"}
     assert response["Cache-Control"] == "no-store"  # RFC 6749 §5.1
     assert response["Pragma"] == "no-cache"
+
+
+def test_method_not_allowed_names_the_allowed_methods() -> None:
+    response = responses.method_not_allowed(("GET", "HEAD"))
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert json.loads(response.content)["error"] == "method_not_allowed"

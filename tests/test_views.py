@@ -249,6 +249,8 @@ def test_a_declared_length_over_the_limit_is_refused_before_reading(client: Clie
         ("/auth/sessions/abc/revoke/", "get", "POST"),
         (JWKS, "post", "GET, HEAD"),
         ("/auth/csrf/", "post", "GET, HEAD"),
+        ("/api/ping/", "post", "GET, HEAD"),
+        (ME, "delete", "GET, HEAD"),
     ],
 )
 def test_wrong_method_is_405_with_allow(client: Client, path: str, method: str, allow: str) -> None:
