@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 
 from .conf import conf
 from .exceptions import Throttled
@@ -33,14 +33,29 @@ def _keys(username: str, ip: str | None) -> list[tuple[str, int]]:
 def check(username: str, ip: str | None) -> None:
     """Raise :class:`Throttled` when the username or the IP has failed too often."""
     keys = _keys(username, ip)
+    cache = caches[conf.CACHE]
     try:
-        counts = caches[conf.CACHE].get_many([key for key, _ in keys])
+        counts = cache.get_many([key for key, _ in keys])
     except Exception as e:
         logger.warning("login throttle unavailable (%s)", e.__class__.__name__)
         return
     for key, limit in keys:
         if limit and int(counts.get(key) or 0) >= limit:
-            raise Throttled(retry_after=int(conf.LOGIN_FAILURE_WINDOW))
+            raise Throttled(retry_after=_seconds_left(cache, key))
+
+
+def _seconds_left(cache: BaseCache, key: str) -> int:
+    # The window is fixed, so the key's TTL is the honest Retry-After (RFC 9110 §10.2.3);
+    # caches that cannot tell (LocMem) get the whole window, an upper bound.
+    window = int(conf.LOGIN_FAILURE_WINDOW)
+    ttl = getattr(cache, "ttl", None)  # django-redis
+    if ttl is None:
+        return window
+    try:
+        left = ttl(key)
+    except Exception:
+        return window
+    return left if isinstance(left, int) and 0 < left <= window else window
 
 
 def failed(username: str, ip: str | None) -> None:
