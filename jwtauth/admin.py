@@ -119,7 +119,8 @@ class RevokeTokenForm(RevokeFormBase):
                 self.add_error("token_type", _("Choose the type of the token this id belongs to."))
                 return data
             # A bare id carries no expiry: keep the revocation as long as any token can live.
-            self.instance.expires_at = now() + timedelta(seconds=conf.refresh_lifetime)
+            longest = max(conf.refresh_lifetime, conf.access_lifetime)
+            self.instance.expires_at = now() + timedelta(seconds=longest)
         else:
             raise ValidationError(_("Paste a token, or give a token id and its type."))
         if RevokedToken.objects.filter(jti=data["jti"]).exists():

@@ -35,6 +35,7 @@ DEFAULT_BATCH_SIZE = 5000
 # same rows in different orders (different plans) can deadlock; the loser simply retries.
 RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 RETRIES = 3
+RETRY_PAUSE = 0.1  # seconds, growing with each attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +137,9 @@ def _delete(queryset: QuerySet[Any], lower: Any, upper: Any) -> int:
         except OperationalError as e:
             if _sqlstate(e) not in RETRYABLE_SQLSTATES or attempt == RETRIES - 1:
                 raise
+            # Let the winner finish first: retrying at once can grab the same rows before it
+            # does and lose the same deadlock again.
+            time.sleep(RETRY_PAUSE * (attempt + 1))
     raise AssertionError("unreachable")  # pragma: no cover
 
 
