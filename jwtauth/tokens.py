@@ -216,7 +216,8 @@ def _split(raw: str | bytes, max_length: int) -> tuple[Sequence[str], bool]:
             raw = raw.decode("ascii")
         except UnicodeDecodeError as e:
             raise TokenError("The token is not well-formed.") from e
-    if not isinstance(raw, str) or len(raw) > max_length:
+    # Non-ASCII text is no JWS (a cookie or a JSON body can carry it; a header cannot).
+    if not isinstance(raw, str) or len(raw) > max_length or not raw.isascii():
         raise TokenError("The token is not well-formed or is too long.")
     match = _COMPACT.fullmatch(raw)
     if match is not None:

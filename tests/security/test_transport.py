@@ -368,3 +368,20 @@ def test_cookie_refresh_without_csrf_token(server: Server) -> None:
     cookie = f"refresh_token={server.spare['refresh']}"
     response = server.request("POST", "/auth/refresh/", [("Cookie", cookie)])
     assert response.status == 403
+
+
+def _non_ascii_inside(token: str) -> str:
+    head, body, sig = token.split(".")
+    return f"{head}.\u00e9{body[1:]}.{sig}"
+
+
+def test_non_ascii_token_in_access_cookie(server: Server) -> None:
+    """A cookie is not held to the header's token alphabet; the parser refuses it (not a 500)."""
+    cookie = "auth_token=" + _non_ascii_inside(server.pair["access"])
+    response = server.request("GET", "/api/me/", [("Cookie", cookie.encode("latin-1"))])
+    refused(response, "token_invalid")
+
+
+def test_non_ascii_refresh_token_in_body(server: Server) -> None:
+    body = {"refresh": _non_ascii_inside(server.spare["refresh"])}
+    refused(server.request("POST", "/auth/refresh/", body=body), "token_invalid")
