@@ -126,7 +126,8 @@ def user_agent(request: HttpRequest) -> str:
 
 
 def _token_response(pair: TokenPair, use_cookies: bool) -> HttpResponse:
-    body: dict[str, Any] = {"token_type": "Bearer", "expires_in": conf.access_lifetime}
+    # "Bearer" is the RFC 6750 token type, not a password (bandit B105 keys on the name).
+    body: dict[str, Any] = {"token_type": "Bearer", "expires_in": conf.access_lifetime}  # nosec B105
     if not use_cookies:
         body.update(access=pair.access, refresh=pair.refresh)
     response = responses.tokens(body)
