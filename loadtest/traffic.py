@@ -35,7 +35,7 @@ EXPECTED = {
     "reuse": 401,
     "after-reuse": 401,
 }
-DEAD_KINDS = {"dead-read", "dead-refresh", "after-reuse"}
+DEAD_KINDS = {"dead-read", "dead-refresh", "reuse", "after-reuse"}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -92,6 +93,8 @@ def test_redis_hung_mid_load_then_resumed(stack: FaultStack) -> None:
     load = pooled_load(stack).start()
     try:
         keep_running(load, 1)
+        before = time.monotonic()
+        keep_running(load, 2)
         down = time.monotonic()
         stack.redis.pause()
         stack.paused = True
@@ -103,14 +106,16 @@ def test_redis_hung_mid_load_then_resumed(stack: FaultStack) -> None:
     finally:
         outcome = load.stop()
     assert_sound(outcome)
-    during = outcome.window(down, up)
-    worst = max(r.ms for r in during)
+    during = [r.ms for r in outcome.window(down, up)]
+    p50_before = percentile([r.ms for r in outcome.window(before, down)], 50)
+    p50, p99, worst = percentile(during, 50), percentile(during, 99), max(during)
     print(
-        f"\nredis hung {up - down:.1f}s: {len(during)} requests, "
-        f"p50 {percentile([r.ms for r in during], 50):.0f} ms, "
-        f"p99 {percentile([r.ms for r in during], 99):.0f} ms, max {worst:.0f} ms"
+        f"\nredis hung {up - down:.1f}s: {len(during)} requests, p50 {p50:.0f} ms "
+        f"(before: {p50_before:.0f} ms), p99 {p99:.0f} ms, max {worst:.0f} ms"
     )
-    assert worst < 2000  # a few socket timeouts at most, never a hang
+    # Were every request to wait for the 0.25 s socket timeout, the median would grow by it.
+    assert p50 < p50_before + 200
+    assert worst < 3000  # a few socket timeouts at most, never a hang
 
 
 def repeatedly(action: Callable[[], None], stop: threading.Event) -> threading.Thread:
@@ -214,20 +219,32 @@ def test_evicted_cache_keeps_revocations(stack: FaultStack, headroom: int | None
     assert_still_dead(stack, dead)
 
 
+def on_every_worker(stack: FaultStack, server: int, token: str) -> list[int]:
+    """GET /api/me/ with ``token`` from several clients at once; return the statuses.
+
+    Sync workers take one request each, and with Redis hung the first one a worker takes
+    lasts the socket timeout: concurrent requests therefore reach every worker.
+    """
+    with ThreadPoolExecutor(stack.workers * 3) as pool:
+        calls = [
+            pool.submit(stack.get, server, "/api/me/", token) for _ in range(stack.workers * 3)
+        ]
+        return [call.result().status for call in calls]
+
+
 def test_logout_while_redis_hung_is_refused_after_it_resumes(stack: FaultStack) -> None:
     # The cache says "alive" for this session on both instances before Redis hangs; the
     # logout during the hang reaches the database only. Once Redis answers again with its old
-    # data, no worker may trust that stale "alive".
+    # data, no worker may trust that stale "alive". (A worker that served no request during
+    # the hang cannot know it happened: docs/operations.md, "The one window left open".)
     (access, refresh), (other, _) = stack.issue_sessions(stack.usernames[9:10], 2)
     for server in (0, 1):
-        for _ in range(4):  # every worker of both instances caches it
-            assert stack.get(server, "/api/me/", access).status == 200
+        assert set(on_every_worker(stack, server, access)) == {200}
     stack.redis.pause()
     stack.paused = True
     assert stack.post(0, "/auth/logout/", token=access, refresh=refresh).status == 204
     for server in (0, 1):
-        for _ in range(4):
-            assert stack.get(server, "/api/me/", access).status == 401
+        assert set(on_every_worker(stack, server, access)) == {401}
     stack.redis.resume()
     stack.paused = False
     mget = stack.redis.calls("mget")
@@ -235,6 +252,7 @@ def test_logout_while_redis_hung_is_refused_after_it_resumes(stack: FaultStack) 
         lambda: stack.get(1, "/api/me/", other).status == 200 and stack.redis.calls("mget") > mget,
         "instance B to use Redis again",
     )
-    for server in (1, 0, 1, 0, 1, 0, 1, 0):
-        reply = stack.get(server, "/api/me/", access)
-        assert reply.status == 401, f"revoked token accepted by instance {server} after resume"
+    for server in (1, 0, 1, 0):
+        assert set(on_every_worker(stack, server, access)) == {401}, (
+            f"revoked token accepted by instance {server} after Redis resumed"
+        )
