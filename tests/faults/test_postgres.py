@@ -122,7 +122,11 @@ def test_connections_killed_repeatedly_under_load(stack: FaultStack) -> None:
         thread.join()
         calm = time.monotonic()
         served = load.served()
-        wait_until(lambda: load.served() >= served + 150, "load after the kills", 60)
+        wait_until(
+            lambda: time.monotonic() >= calm + 2 and load.served() >= served + 150,
+            "load after the kills",
+            60,
+        )
     finally:
         stop.set()
         outcome = load.stop()
