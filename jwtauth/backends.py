@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.backends import BaseBackend
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from . import revocation
 from .conf import conf
@@ -21,7 +22,7 @@ def verify_access(raw: str | bytes) -> tuple[Token, Any | None]:
     token = decode(raw, ACCESS)
     user = revocation.check(token, with_user=bool(conf.USER_CACHE))
     if conf.USER_CACHE and (user is None or not getattr(user, "is_active", True)):
-        raise TokenRevoked("The user of this token is no longer active.")
+        raise TokenRevoked(_("The user of this token is no longer active."))
     return token, user
 
 

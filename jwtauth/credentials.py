@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from .conf import conf
 from .exceptions import TokenError
@@ -35,11 +36,11 @@ def from_header(value: str) -> str | None:
     if not any(part.partition(" ")[0].lower() == "bearer" for part in parts):
         return None
     if len(parts) > 1:
-        raise TokenError("Send exactly one Authorization header with one Bearer token.")
+        raise TokenError(_("Send exactly one Authorization header with one Bearer token."))
     token = parts[0].partition(" ")[2].strip()
     # Exactly one credential (RFC 6750 §2.1): a second token or an empty one is refused.
     if not _TOKEN.fullmatch(token):
-        raise TokenError("The Authorization header must hold exactly one Bearer token.")
+        raise TokenError(_("The Authorization header must hold exactly one Bearer token."))
     return token
 
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
+from django.utils.translation import gettext_lazy as _
 
 from . import responses
 from .exceptions import JWTAuthError, NotAuthenticated, TokenRevoked
@@ -25,7 +26,7 @@ def authentication_error(request: HttpRequest) -> JWTAuthError | None:
     if getattr(request, "auth", None) is None:
         return NotAuthenticated()
     if not request.user.is_authenticated:
-        return TokenRevoked("The user of this token is no longer active.")
+        return TokenRevoked(_("The user of this token is no longer active."))
     return None
 
 

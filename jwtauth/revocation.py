@@ -28,6 +28,7 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Subquery
 from django.dispatch import receiver
+from django.utils.translation import gettext_lazy as _
 
 from . import signals
 from .checks import UNSHARED_CACHES
@@ -248,7 +249,7 @@ def load_user(user_id: str) -> Any | None:
     try:
         pk = _pk(user_id)
     except (ValidationError, ValueError, TypeError) as e:
-        raise TokenError("The token subject is not valid.") from e
+        raise TokenError(_("The token subject is not valid.")) from e
     # A primary-key match is at most one row: slice rather than first(), whose ORDER BY costs
     # a fifth of the query's compile time on every request that reads request.user.
     for user in get_user_model()._default_manager.filter(pk=pk)[:1]:

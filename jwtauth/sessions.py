@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
 from django.db import DatabaseError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from . import revocation
 from .conf import conf
@@ -47,7 +48,7 @@ def start(user: Any, *, user_agent: str = "", ip_address: str | None = None) -> 
 def _active_user(token: Token) -> Any:
     user = revocation.load_user(token.sub)
     if user is None or not getattr(user, "is_active", True):
-        raise TokenRevoked("The user of this token is no longer active.")
+        raise TokenRevoked(_("The user of this token is no longer active."))
     return user
 
 
@@ -89,7 +90,7 @@ def _refuse_spent(refresh: Token, moment: datetime) -> NoReturn:
         and row["refreshed_at"] is not None
         and moment - row["refreshed_at"] <= grace
     ):
-        raise TokenError("The refresh token was just rotated; use the newest one.")
+        raise TokenError(_("The refresh token was just rotated; use the newest one."))
     revocation.revoke_session(refresh.sid, reason="refresh token reuse")
     raise TokenReused()
 

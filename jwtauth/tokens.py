@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from .conf import conf, derived
@@ -180,7 +181,7 @@ def issue_pair(user: Any, sid: str) -> TokenPair:
 def _b64decode(segment: str, checked: bool = False) -> bytes:
     # ``checked``: the caller has already matched the segment against the base64url alphabet.
     if not checked and not _SEGMENT.fullmatch(segment):
-        raise TokenError("The token is not well-formed base64url.")
+        raise TokenError(_("The token is not well-formed base64url."))
     try:
         # RFC 7515 §2: unpadded base64url; the alphabet is known valid, so translate it to the
         # standard one and pad. A length of 1 mod 4 is no base64 at all and raises here.
@@ -188,12 +189,12 @@ def _b64decode(segment: str, checked: bool = False) -> bytes:
             segment.encode("ascii").translate(_FROM_URLSAFE) + b"=" * (-len(segment) % 4)
         )
     except (binascii.Error, ValueError) as e:
-        raise TokenError("The token is not well-formed base64url.") from e
+        raise TokenError(_("The token is not well-formed base64url.")) from e
     # RFC 4648 §3.5: refuse set pad bits, so a token is accepted only in the form it was issued
     # (the same as re-encoding and comparing, without the re-encoding).
     rest = len(segment) % 4
     if rest and segment[-1] not in _PAD_BITS_CLEAR[rest]:
-        raise TokenError("The token is not well-formed base64url.")
+        raise TokenError(_("The token is not well-formed base64url."))
     return data
 
 
@@ -203,9 +204,9 @@ def _json_object(segment: str, checked: bool = False) -> dict[str, Any]:
         # json.loads its encoding sniffing (and refuses UTF-16/32 and BOMs outright).
         value = _JSON.decode(_b64decode(segment, checked).decode("utf-8"))
     except (ValueError, RecursionError) as e:
-        raise TokenError("The token is not well-formed JSON.") from e
+        raise TokenError(_("The token is not well-formed JSON.")) from e
     if not isinstance(value, dict):
-        raise TokenError("The token is not well-formed JSON.")
+        raise TokenError(_("The token is not well-formed JSON."))
     return value
 
 
@@ -215,16 +216,16 @@ def _split(raw: str | bytes, max_length: int) -> tuple[Sequence[str], bool]:
         try:
             raw = raw.decode("ascii")
         except UnicodeDecodeError as e:
-            raise TokenError("The token is not well-formed.") from e
+            raise TokenError(_("The token is not well-formed.")) from e
     # Non-ASCII text is no JWS (a cookie or a JSON body can carry it; a header cannot).
     if not isinstance(raw, str) or len(raw) > max_length or not raw.isascii():
-        raise TokenError("The token is not well-formed or is too long.")
+        raise TokenError(_("The token is not well-formed or is too long."))
     match = _COMPACT.fullmatch(raw)
     if match is not None:
         return match.groups(), True
     parts = raw.split(".")
     if len(parts) != 3:
-        raise TokenError("The token is not well-formed.")
+        raise TokenError(_("The token is not well-formed."))
     # Some segment is not base64url: each is checked (and named) when its turn comes, so
     # header problems are still reported first.
     return parts, False
@@ -234,49 +235,53 @@ def _check_header(header: dict[str, Any], token_type: str, v: _Verifier) -> Any:
     # Our tokens carry exactly alg, kid and typ; anything else (jku, x5u, jwk, crit, b64 ...)
     # is an attempt to steer verification (RFC 8725 §2.1, §3.10) and is refused outright.
     if header.keys() != HEADER_MEMBERS:
-        raise TokenError("The token header is not acceptable.")
+        raise TokenError(_("The token header is not acceptable."))
     if header["alg"] != v.algorithm:
-        raise TokenError("The token algorithm is not acceptable.")
+        raise TokenError(_("The token algorithm is not acceptable."))
     if header["typ"] != TYP[token_type]:
-        raise TokenError(f"The token is not an {token_type} token.")
+        raise TokenError(
+            _("The token is not an %(token_type)s token.") % {"token_type": token_type}
+        )
     kid = header["kid"]
     key = v.keys.get(kid) if isinstance(kid, str) else None
     if key is None:
-        raise TokenError("The token was signed with an unknown key.")
+        raise TokenError(_("The token was signed with an unknown key."))
     return key
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> int:
     value = claims[name]
     if type(value) is not int or not 0 <= value < _MAX_NUMERIC_DATE:
-        raise TokenError(f"The token claim '{name}' is not a valid NumericDate.")
+        raise TokenError(
+            _("The token claim '%(name)s' is not a valid NumericDate.") % {"name": name}
+        )
     return value
 
 
 def _string(claims: Mapping[str, Any], name: str, max_length: int = 255) -> str:
     value = claims[name]
     if not isinstance(value, str) or len(value) > max_length or not _TEXT.fullmatch(value):
-        raise TokenError(f"The token claim '{name}' is not valid.")
+        raise TokenError(_("The token claim '%(name)s' is not valid.") % {"name": name})
     return value
 
 
 def _check_claims(claims: dict[str, Any], token_type: str, v: _Verifier) -> Token:
     if not claims.keys() >= REGISTERED_CLAIMS:
         missing = REGISTERED_CLAIMS.difference(claims)
-        raise TokenError(f"The token lacks the claim '{min(missing)}'.")
+        raise TokenError(_("The token lacks the claim '%(name)s'.") % {"name": min(missing)})
     if claims["iss"] != v.issuer:
-        raise TokenError("The token was issued by someone else.")
+        raise TokenError(_("The token was issued by someone else."))
     aud = claims["aud"]
     if not (aud == v.audience or (isinstance(aud, list) and v.audience in aud)):
-        raise TokenError("The token is meant for another audience.")
+        raise TokenError(_("The token is meant for another audience."))
     iat = _numeric_date(claims, "iat")
     nbf = _numeric_date(claims, "nbf")
     exp = _numeric_date(claims, "exp")
     if exp <= iat:
-        raise TokenError("The token expires before it was issued.")
+        raise TokenError(_("The token expires before it was issued."))
     current = int(now().timestamp())
     if iat > current + v.leeway or nbf > current + v.leeway:
-        raise TokenError("The token is not valid yet.")
+        raise TokenError(_("The token is not valid yet."))
     # RFC 7519 §4.1.4: the token must not be accepted on or after exp.
     if current - v.leeway >= exp:
         raise TokenExpired()
@@ -297,5 +302,5 @@ def decode(raw: str | bytes, token_type: str = ACCESS) -> Token:
     signature = _b64decode(signature_b64, checked)
     signing_input = f"{header_b64}.{payload_b64}".encode("ascii")
     if not v.alg.verify(signing_input, key, signature):
-        raise TokenError("The token signature is invalid.")
+        raise TokenError(_("The token signature is invalid."))
     return _check_claims(_json_object(payload_b64, checked), token_type, v)

@@ -16,6 +16,7 @@ import pytest
 from packaging.requirements import Requirement
 
 import jwtauth
+from jwtauth import exceptions
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "jwtauth"
@@ -23,6 +24,7 @@ PYPROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text())
 PROJECT: dict[str, Any] = PYPROJECT["project"]
 # Third-party imports each adapter may use, and that nothing else in jwtauth may.
 OPTIONAL = {"rest_framework": "drf", "ninja": "ninja"}
+MODULES = sorted(PACKAGE.rglob("*.py"))
 ADAPTERS = {"drf": PACKAGE / "contrib" / "drf.py", "ninja": PACKAGE / "contrib" / "ninja.py"}
 
 
@@ -93,7 +95,7 @@ def test_the_adapters_are_optional_extras() -> None:
     assert core.isdisjoint({"djangorestframework", "django-ninja"})
 
 
-@pytest.mark.parametrize("module", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p))
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_only_the_adapters_import_the_optional_frameworks(module: Path) -> None:
     used = {OPTIONAL[top] for top in _imported_tops(module) if top in OPTIONAL}
     allowed = {extra for extra, path in ADAPTERS.items() if path == module}
@@ -124,3 +126,34 @@ def test_the_license_file_is_declared() -> None:
     assert PROJECT["license"] == "BSD-3-Clause"
     assert PROJECT["license-files"] == ["LICENSE"]
     assert "BSD 3-Clause" in (ROOT / "LICENSE").read_text()
+
+
+# Code health: the messages a client reads are translatable.
+
+USER_FACING = {
+    name
+    for name, value in vars(exceptions).items()
+    if isinstance(value, type) and issubclass(value, exceptions.JWTAuthError)
+} | {"AuthenticationFailed", "APIException"}  # DRF's, in the DRF adapter
+
+
+def _untranslated_messages(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not (isinstance(node, ast.Call) and node.args):
+            continue
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+        message = node.args[0]
+        literal = isinstance(message, ast.JoinedStr) or (
+            isinstance(message, ast.Constant) and isinstance(message.value, str)
+        )
+        if name in USER_FACING and literal:
+            found.append(f"{path.name}:{node.lineno}")
+    return found
+
+
+@pytest.mark.parametrize("module", MODULES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_messages_users_see_are_translatable(module: Path) -> None:
+    # An error detail goes into the JSON answer: it must pass through gettext(_lazy).
+    assert _untranslated_messages(module) == []

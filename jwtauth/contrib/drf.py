@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import DatabaseError
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
@@ -40,7 +41,7 @@ class JWTAuthentication(BaseAuthentication):
             if token is None:
                 return None
         if not getattr(user, "is_active", False):
-            raise exceptions.AuthenticationFailed("The user of this token is no longer active.")
+            raise exceptions.AuthenticationFailed(_("The user of this token is no longer active."))
         if getattr(django_request, "jwtauth_source", None) == credentials.COOKIE:
             self._enforce_csrf(request)
         return user, token
