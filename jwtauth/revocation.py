@@ -49,9 +49,13 @@ def token_key(jti: str) -> str:
     return f"jwtauth:t:{jti}"
 
 
-def session_key(sid: str) -> str:
-    """Return the cache key of a session's start time in µs, or ``DEAD``."""
-    return f"jwtauth:s:{sid}"
+def session_key(sid: str, user_id: object) -> str:
+    """Return the cache key of a session's start time in µs, or ``DEAD``, under its owner.
+
+    The owner is part of the key: a token naming another user's session (only a key holder
+    can sign one) then never reads the owner's entry, nor caches "dead" over it.
+    """
+    return f"jwtauth:s:{user_id}:{sid}"
 
 
 def cutoff_key(user_id: object) -> str:
@@ -152,8 +156,8 @@ def _repair(cache: BaseCache) -> bool:
     since = now() - timedelta(seconds=int(conf.NEGATIVE_CACHE_TIMEOUT))
     revoked = RevokedToken.objects.filter(revoked_at__gte=since).values_list("jti", flat=True)
     entries: dict[str, int] = {token_key(jti): 1 for jti in revoked}
-    ended = TokenSession.objects.filter(revoked_at__gte=since).values_list("sid", flat=True)
-    entries.update((session_key(sid), DEAD) for sid in ended)
+    ended = TokenSession.objects.filter(revoked_at__gte=since).values_list("sid", "user_id")
+    entries.update((session_key(sid, user_id), DEAD) for sid, user_id in ended)
     cutoffs = UserCutoff.objects.filter(cutoff__gte=since).values_list("user_id", "cutoff")
     entries.update((cutoff_key(user_id), micros(cutoff)) for user_id, cutoff in cutoffs)
     try:
@@ -201,7 +205,7 @@ def _remaining(token: Token) -> int:
 
 
 def _keys(token: Token, with_user: bool) -> list[str]:
-    keys = [token_key(token.jti), session_key(token.sid), cutoff_key(token.sub)]
+    keys = [token_key(token.jti), session_key(token.sid, token.sub), cutoff_key(token.sub)]
     if with_user:
         keys.append(user_key(token.sub))
     return keys
@@ -427,17 +431,16 @@ def unrevoke_token(jti: str) -> int:
 def revoke_sessions(sids: Iterable[str], reason: str = "", revoked_by: Any = None) -> int:
     """Revoke the sessions ``sids`` with every token they hold; return how many were live."""
     sids = list(sids)
-    live = list(
-        TokenSession.objects.filter(sid__in=sids, revoked_at__isnull=True).values_list(
-            "sid", "user_id"
-        )
+    rows = list(
+        TokenSession.objects.filter(sid__in=sids).values_list("sid", "user_id", "revoked_at")
     )
+    live = [(sid, user_id) for sid, user_id, revoked_at in rows if revoked_at is None]
     TokenSession.objects.filter(sid__in=sids, revoked_at__isnull=True).update(
         revoked_at=now(), revoke_reason=reason[:200]
     )
     cache = get_cache()
-    for sid in sids:
-        _write(cache, session_key(sid), DEAD, conf.refresh_lifetime)
+    for sid, user_id, _revoked_at in rows:
+        _write(cache, session_key(sid, user_id), DEAD, conf.refresh_lifetime)
     for sid, user_id in live:
         logger.info("session revoked sid=%s user=%s reason=%s", sid, user_id, reason)
         signals.session_revoked.send(

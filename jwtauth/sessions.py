@@ -113,7 +113,7 @@ def end(token: Token, reason: str = "logout") -> None:
         if cache is not None:
             with contextlib.suppress(Exception):
                 cache.delete_many(
-                    [revocation.token_key(token.jti), revocation.session_key(token.sid)]
+                    [revocation.token_key(token.jti), revocation.session_key(token.sid, token.sub)]
                 )
         raise
 

@@ -581,6 +581,6 @@ def test_logs_name_jti_user_and_reason_never_the_raw_token(
 
 
 def test_key_helpers_name_distinct_keys_under_one_prefix() -> None:
-    keys = {token_key("a"), session_key("a"), cutoff_key("a"), user_key("a")}
+    keys = {token_key("a"), session_key("a", "a"), cutoff_key("a"), user_key("a")}
     assert len(keys) == 4
     assert all(key.startswith("jwtauth:") for key in keys)

@@ -117,6 +117,21 @@ def test_subject_not_a_user(server: Server, sub: Any) -> None:
     refused(server.me(server.resign(server.spare["access"], sub=sub)))
 
 
+def test_subject_of_another_user_in_a_warm_session(server: Server) -> None:
+    """With both users' entries cached, a ``sub``/``sid`` mismatch is still dead, and harmless.
+
+    A key holder with one session of their own must not become any recently active user;
+    and alice's own session must not be taken for dead afterwards.
+    """
+    alice, bob = server.login(), server.login("bob")
+    assert server.me(alice["access"]).status == 200
+    assert server.me(bob["access"]).status == 200
+    bob_id = forge.parts(bob["access"])[1]["sub"]
+    for _ in range(3):  # both workers
+        refused(server.me(server.resign(alice["access"], sub=bob_id)), "token_revoked")
+    assert server.me(alice["access"]).status == 200
+
+
 def test_session_of_another_user(server: Server) -> None:
     """A genuine ``sid`` of bob's with alice's ``sub``: the session does not belong to her."""
     bob_sid = forge.parts(server.login("bob")["access"])[1]["sid"]
