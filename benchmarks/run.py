@@ -979,7 +979,7 @@ class Bench:
             ],
             rows,
             "Each command runs in a fresh process; wall time around call_command; peak RSS is "
-            f"the process's own ru_maxrss (a process that only starts Django and connects: "
+            f"the process's own VmHWM (a process that only starts Django and connects: "
             f"{results['baseline_rss_mb']:.0f} MB). jwtauth: RevokedToken rows; simplejwt: "
             "OutstandingToken rows, each with its BlacklistedToken row. Live rows are compared "
             "by id, jti, expiry and xmin (row version) before and after. Loading took "
@@ -1009,21 +1009,40 @@ class Bench:
     # ----------------------------------------------------------------- profile
 
     def profile(self) -> str:
-        """Profile the jwtauth request paths with cProfile; return the summary text."""
+        """Profile the request paths with cProfile; return the summary as text.
+
+        Function calls per request are deterministic, so they compare paths (and versions)
+        even on a busy machine; the listings show where the jwtauth path spends its time.
+        """
         import cProfile
         import io
         import pstats
 
         from django.test import override_settings
 
-        n = max(2000, self.args.requests * 4)
+        n = max(500, self.args.requests * 2)
+        token = self.jw_access
+        paths = [
+            ("bare Django view", "plain", "/bare/", None, False),
+            ("floor in a request (PyJWT decode + GET)", "plain", "/floor/", token, False),
+            (
+                "jwtauth, plain view, not reading user",
+                "jwtauth",
+                "/jwtauth/auth-only/",
+                token,
+                False,
+            ),
+            ("DRF baseline (fixed user)", "plain", "/drf/baseline/", None, False),
+            ("DRF + jwtauth", "jwtauth", "/drf/jwtauth/", token, False),
+            ("DRF + jwtauth, USER_CACHE", "jwtauth", "/drf/jwtauth/", token, True),
+            ("DRF + simplejwt", "plain", "/drf/simplejwt/", self.sj_access, False),
+        ]
         out = io.StringIO()
-        for label, stack, path, uc in (
-            ("plain view, not reading user", "jwtauth", "/jwtauth/auth-only/", False),
-            ("DRF + jwtauth, USER_CACHE", "jwtauth", "/drf/jwtauth/", True),
-        ):
+        out.write("Function calls per request (cProfile, deterministic):\n\n")
+        kept: dict[str, pstats.Stats] = {}
+        for label, stack, path, tok, uc in paths:
             with override_settings(JWTAUTH_USER_CACHE=uc):
-                call = self.get(stack, path, self.jw_access)
+                call = self.get(stack, path, tok)
                 for _ in range(50):
                     call()
                 profiler = cProfile.Profile()
@@ -1031,11 +1050,16 @@ class Bench:
                 for _ in range(n):
                     call()
                 profiler.disable()
-            out.write(f"\n## {label}: {n} requests, sorted by own time\n")
             stats = pstats.Stats(profiler, stream=out)
-            stats.strip_dirs().sort_stats("tottime").print_stats(25)
-            out.write(f"\n## {label}: cumulative, jwtauth functions\n")
-            stats.sort_stats("cumulative").print_stats(r"jwtauth|django_redis|redis/client", 25)
+            kept[label] = stats
+            out.write(f"  {stats.total_calls / n:7.0f}  {label}\n")
+        stats = kept["jwtauth, plain view, not reading user"]
+        out.write(f"\njwtauth, plain view, not reading user: {n} requests, by own time\n")
+        stats.strip_dirs().sort_stats("tottime").print_stats(20)
+        out.write("\nthe same, jwtauth's functions by cumulative time\n")
+        stats.sort_stats("cumulative").print_stats(
+            r"(tokens|revocation|backends|middleware|credentials)\.py"
+        )
         return out.getvalue()
 
     # ----------------------------------------------------------------- cleanup
@@ -1146,8 +1170,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     quick = args.quick
     args.rounds = 6 if quick else 30
-    args.requests = 100 if quick else 400
-    args.login_rounds = 2 if quick else 5
+    args.requests = 100 if quick else 200
+    args.login_rounds = 2 if quick else 8
     args.logins = 1
     args.http_rounds = 1 if quick else 3
     args.http_seconds = 2 if quick else 8
@@ -1160,6 +1184,7 @@ def main(argv: list[str] | None = None) -> int:
     preflight(args)
     if args.renice:
         os.setpriority(os.PRIO_PROCESS, 0, -10)  # inherited by redis-server, gunicorn, wrk
+    load_before = os.getloadavg()
     maintenance, database_url = database_urls(args.database_url)
     say(f"creating database {DATABASE}")
     recreate_database(maintenance)
@@ -1184,9 +1209,12 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             bench.cleanup()
     command = "python benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    load = "/".join(f"{x:.1f}" for x in load_before), "/".join(f"{x:.1f}" for x in os.getloadavg())
     text = (
         f"## Benchmark run {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n\n"
-        f"Command: `{command.strip()}`\n\n{machine()}\n\n{bench.report.render()}"
+        f"Command: `{command.strip()}`\n\n{machine()}\n"
+        f"- load average (1/5/15 min) at start {load[0]}, at end {load[1]}\n\n"
+        f"{bench.report.render()}"
     )
     print(text)
     if profile:

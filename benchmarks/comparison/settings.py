@@ -10,6 +10,7 @@ on; in-process, the runner builds both stacks itself (see ``STACKS``).
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from urllib.parse import unquote, urlsplit
 
 SECRET_KEY = "bench-django-secret-key-" + "d" * 40
@@ -97,9 +98,12 @@ JWTAUTH_COOKIES = False
 JWTAUTH_USER_CACHE = os.environ.get("BENCH_USER_CACHE") == "1"
 
 # simplejwt with its defaults, except rotation with blacklisting for the refresh comparison
-# (the behaviour jwtauth always has); neither touches the per-request path.
+# (the behaviour jwtauth always has) and jwtauth's access lifetime (one hour, so one token
+# lasts the whole run; simplejwt's default is five minutes). None of these touches the
+# per-request path.
 SIMPLE_JWT = {
     "SIGNING_KEY": "bench-simplejwt-secret-" + "s" * 41,
+    "ACCESS_TOKEN_LIFETIME": timedelta(hours=1),
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
 }
