@@ -40,6 +40,7 @@ from .tokens import Token, now
 logger = logging.getLogger("jwtauth")
 
 DEAD = -1  # session value: revoked or unknown
+WRITE_BURST = 0.05  # seconds after a cache failure during which writes queue without trying
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -85,9 +86,11 @@ class _CacheGate:
     def bypassing(self) -> bool:
         """Tell whether the cache failed less than ``JWTAUTH_CACHE_RETRY_AFTER`` seconds ago."""
         # The setting is read here, not when tripping, so that it applies at once when changed.
-        return bool(self.failed_at) and (
-            time.monotonic() - self.failed_at < float(conf.CACHE_RETRY_AFTER)
-        )
+        return self.failed_within(float(conf.CACHE_RETRY_AFTER))
+
+    def failed_within(self, seconds: float) -> bool:
+        """Tell whether the cache failed less than ``seconds`` ago."""
+        return bool(self.failed_at) and time.monotonic() - self.failed_at < seconds
 
     def trip(self, error: Exception, action: str) -> None:
         """Stop using the cache for ``JWTAUTH_CACHE_RETRY_AFTER`` seconds."""
@@ -184,12 +187,19 @@ def _replay(cache: BaseCache) -> None:
 
 
 def _write(cache: BaseCache | None, key: str, value: int | None, ttl: int) -> None:
-    # Once one write has tripped the breaker, the rest queue up instead of each waiting for
-    # its own timeout (a bulk revocation, a replay against a cache still hung).
-    if cache is None or gate.bypassing():
-        if _shared_alias() is not None:
-            gate.queue(key, value)
+    # A revocation tries the cache even while lookups bypass it: other processes may be reading
+    # the cache again already (it came back before this one's retry delay ran out) and must not
+    # keep an "alive" entry filled before this revocation. Only the writes right after a failure
+    # queue without trying (the rest of a bulk revocation, a replay against a cache still hung),
+    # so a hung cache costs one timeout per revoking request, not one per key.
+    alias = _shared_alias()
+    if alias is None:
         return
+    if gate.failed_within(min(WRITE_BURST, float(conf.CACHE_RETRY_AFTER))):
+        gate.queue(key, value)
+        return
+    if cache is None:
+        cache = caches[alias]
     try:
         if value is None:
             cache.delete(key)

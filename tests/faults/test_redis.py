@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import redis
 
-from loadtest.stack import wait_until
+from loadtest.stack import Server, wait_until
 from loadtest.traffic import LoadRun, Mix, Outcome, percentile
 
 from .conftest import FaultStack
@@ -256,3 +256,32 @@ def test_logout_while_redis_hung_is_refused_after_it_resumes(stack: FaultStack) 
         assert set(on_every_worker(stack, server, access)) == {401}, (
             f"revoked token accepted by instance {server} after Redis resumed"
         )
+
+
+def test_logout_on_a_server_still_bypassing_redis_reaches_the_others(stack: FaultStack) -> None:
+    # Redis comes back while one server still bypasses it (its retry delay has not run out)
+    # and another already reads it again: a logout on the first must not leave the second an
+    # "alive" entry it filled from the database just before.
+    patient = Server(
+        {**stack.env, "JWT_CACHE_RETRY_AFTER": "60"}, stack.workers, stack.workdir / "patient.log"
+    )
+    patient.start()
+    try:
+        stack.servers.append(patient)
+        (access, refresh), (other, _) = stack.issue_sessions(stack.usernames[12:13], 2)
+        stack.redis.stop()
+        assert set(on_every_worker(stack, 2, access)) == {200}  # from the database; tripped
+        stack.redis.start()
+        mget = stack.redis.calls("mget")
+        wait_until(
+            lambda: (
+                stack.get(1, "/api/me/", other).status == 200 and stack.redis.calls("mget") > mget
+            ),
+            "instance B to use Redis again",
+        )
+        assert set(on_every_worker(stack, 1, access)) == {200}  # B caches it "alive"
+        assert stack.post(2, "/auth/logout/", token=access, refresh=refresh).status == 204
+        assert set(on_every_worker(stack, 1, access)) == {401}
+    finally:
+        stack.servers.remove(patient)
+        patient.stop()
