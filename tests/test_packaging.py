@@ -17,6 +17,7 @@ from packaging.requirements import Requirement
 
 import jwtauth
 from jwtauth import exceptions
+from jwtauth.conf import DEFAULTS, PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "jwtauth"
@@ -157,3 +158,34 @@ def _untranslated_messages(path: Path) -> list[str]:
 def test_messages_users_see_are_translatable(module: Path) -> None:
     # An error detail goes into the JSON answer: it must pass through gettext(_lazy).
     assert _untranslated_messages(module) == []
+
+
+# Documentation: the settings reference keeps up with the code.
+
+SETTINGS_DOC = (ROOT / "docs" / "settings.md").read_text()
+
+
+def test_the_settings_reference_lists_every_setting() -> None:
+    missing = [PREFIX + name for name in DEFAULTS if f"`{PREFIX}{name}`" not in SETTINGS_DOC]
+    assert missing == []
+
+
+def test_the_settings_reference_lists_every_demo_variable() -> None:
+    read = set(
+        re.findall(r'env\.\w+\(\s*"([A-Z0-9_]+)"', (ROOT / "project" / "settings.py").read_text())
+    )
+    example = set(re.findall(r"^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    documented = set(re.findall(r"`([A-Z0-9_]+)`", SETTINGS_DOC))
+    documented |= {f"DJANGO_SUPERUSER_{part}" for part in ("USERNAME", "PASSWORD", "EMAIL")}
+    assert (read | example) - documented == set()
+
+
+def test_the_settings_reference_lists_every_system_check() -> None:
+    sources = [*PACKAGE.rglob("*.py"), ROOT / "project" / "checks.py"]
+    ids = {
+        i
+        for path in sources
+        for i in re.findall(r"(?:jwtauth|project)\.[EW]\d{3}", path.read_text())
+    }
+    assert ids
+    assert {i for i in ids if f"`{i}`" not in SETTINGS_DOC} == set()
