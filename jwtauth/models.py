@@ -27,7 +27,8 @@ class RevokedToken(models.Model):
         verbose_name=_("user"),
     )
     expires_at = models.DateTimeField(_("expires at"), db_index=True)
-    revoked_at = models.DateTimeField(_("revoked at"))
+    # Indexed: after a cache outage each worker re-reads the recent revocations by this column.
+    revoked_at = models.DateTimeField(_("revoked at"), db_index=True)
     reason = models.CharField(_("reason"), max_length=200, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -63,7 +64,7 @@ class TokenSession(models.Model):
     # The only refresh token of this family that may still be used (RFC 9700 §4.14.2).
     refresh_jti = models.CharField(max_length=64)
     previous_refresh_jti = models.CharField(max_length=64, blank=True)
-    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, db_index=True)
     revoke_reason = models.CharField(_("revoke reason"), max_length=200, blank=True)
     user_agent = models.CharField(_("device"), max_length=256, blank=True)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
