@@ -201,8 +201,9 @@ def _raw_claims(claims: dict[str, Any], name: str, literal: str) -> str:
     return "{" + ",".join([*members, f'"{name}":{literal}']) + "}"
 
 
+@pytest.mark.parametrize("claim", ["nbf", "iat"])
 @pytest.mark.parametrize(
-    "nbf",
+    "value",
     [
         pytest.param(lambda now: DROP, id="missing"),
         pytest.param(lambda now: now + 60, id="minute-ahead"),
@@ -214,25 +215,9 @@ def _raw_claims(claims: dict[str, Any], name: str, literal: str) -> str:
         pytest.param(lambda now: 2**63, id="huge"),
     ],
 )
-def test_nbf_edge_cases(server: Server, nbf: Any) -> None:
-    refused(server.me(_times(server, nbf=nbf(_now()))), "token_invalid")
-
-
-@pytest.mark.parametrize(
-    "iat",
-    [
-        pytest.param(lambda now: DROP, id="missing"),
-        pytest.param(lambda now: now + 60, id="minute-ahead"),
-        pytest.param(lambda now: now + 10 * 365 * 86400, id="far-future"),
-        pytest.param(lambda now: str(now), id="string"),
-        pytest.param(lambda now: float(now), id="float"),
-        pytest.param(lambda now: -1, id="negative"),
-        pytest.param(lambda now: None, id="null"),
-        pytest.param(lambda now: 2**63, id="huge"),
-    ],
-)
-def test_iat_edge_cases(server: Server, iat: Any) -> None:
-    refused(server.me(_times(server, iat=iat(_now()))), "token_invalid")
+def test_nbf_and_iat_edge_cases(server: Server, claim: str, value: Any) -> None:
+    """RFC 7519 §4.1.5, §4.1.6: not before ``nbf``, not issued in the future, integers only."""
+    refused(server.me(_times(server, **{claim: value(_now())})), "token_invalid")
 
 
 def test_exp_not_after_iat(server: Server) -> None:
