@@ -85,7 +85,10 @@ class _CacheGate:
 
     def bypassing(self) -> bool:
         """Tell whether the cache failed less than ``JWTAUTH_CACHE_RETRY_AFTER`` seconds ago."""
-        # The setting is read here, not when tripping, so that it applies at once when changed.
+        # The setting is read here, not when tripping, so that it applies at once when changed;
+        # but only after a failure: the usual request must not pay a settings lookup for it.
+        if not self.failed_at:
+            return False
         return self.failed_within(float(conf.CACHE_RETRY_AFTER))
 
     def failed_within(self, seconds: float) -> bool:
