@@ -414,6 +414,8 @@ class Bench:
 
         from benchmarks.comparison.views import floor_key
         from jwtauth.backends import verify_access
+        from jwtauth.revocation import load_user
+        from jwtauth.tokens import decode
 
         say("per-request timings (test client, full middleware stack)")
         redis_client = self.redis()
@@ -422,6 +424,7 @@ class Bench:
         key = settings.JWTAUTH_SECRET_KEY
         audience, issuer = settings.JWTAUTH_AUDIENCE, settings.JWTAUTH_ISSUER
         token = self.jw_access
+        sub = str(self.user.pk)
 
         def user_cache() -> Any:
             return override_settings(JWTAUTH_USER_CACHE=True)
@@ -488,6 +491,12 @@ class Bench:
                 "jwtauth verify_access() alone (decode + revocation check)",
                 lambda: verify_access(token),
             ),
+            Contender("jw_decode", "jwtauth tokens.decode() alone", lambda: decode(token)),
+            Contender(
+                "select_user",
+                "one user SELECT by primary key (revocation.load_user) alone",
+                lambda: load_user(sub),
+            ),
         ]
         self.rounds(contenders, self.args.rounds, self.args.requests)
         self.report.data["per_request"] = {
@@ -517,7 +526,12 @@ class Bench:
             "jw_drf_alone": "DRF overhead, jwtauth DRF class alone",
         }
         rows = []
-        kinds = {"jw_plain": "floor", "jw_drf": "sj", "jw_drf_uc": "sj", "jw_drf_alone": "sj"}
+        kinds = {
+            "jw_plain": "floor",
+            "jw_drf": "sj",
+            "jw_drf_uc": "sj",
+            "jw_drf_alone": "sj",
+        }
         units = {"floor": " x floor", "floor_ctx": " x floor in a request", "sj": " x simplejwt"}
         for key, label in labels.items():
             kind = kinds.get(key)
