@@ -9,7 +9,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from . import payload
+from . import credentials, payload
 from .conf import conf
 from .exceptions import PermissionDenied
 from .tokens import TokenPair
@@ -82,7 +82,16 @@ def enforce_csrf(request: HttpRequest) -> None:
     # Read (and bound) the body first: the check may parse a form from it, which would
     # otherwise consume the stream the view still has to read.
     payload.body(request)
-    check = CsrfViewMiddleware(lambda r: HttpResponse())
-    check.process_request(request)
-    if check.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]
+    # The middleware exempts requests that carry a Bearer header, but the credential used here is
+    # a cookie, and a junk header beside it must not waive the check for it.
+    exempt = getattr(request, "_dont_enforce_csrf_checks", False)
+    if getattr(request, "jwtauth_source", None) == credentials.HEADER:
+        request._dont_enforce_csrf_checks = False  # type: ignore[attr-defined]
+    try:
+        check = CsrfViewMiddleware(lambda r: HttpResponse())
+        check.process_request(request)
+        refused = check.process_view(request, None, (), {}) is not None  # type: ignore[arg-type]
+    finally:
+        request._dont_enforce_csrf_checks = exempt  # type: ignore[attr-defined]
+    if refused:
         raise PermissionDenied(_("CSRF verification failed."))

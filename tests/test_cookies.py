@@ -247,6 +247,20 @@ def test_bearer_header_requests_are_exempt(user: Any) -> None:
     assert client.post("/auth/login/", body, "application/json", **EVIL).status_code == 200
 
 
+def test_a_junk_bearer_header_does_not_waive_csrf_for_the_refresh_cookie(
+    browser: Client,
+) -> None:
+    # The header exempts the request from Django's CSRF middleware, but logout and refresh
+    # would act on the refresh cookie, which a cross-site request can carry beside it.
+    junk = {"HTTP_AUTHORIZATION": "Bearer not.a.token"}
+    for target in ("/auth/logout/", "/auth/refresh/"):
+        response = browser.post(target, {}, **junk, **EVIL)
+        assert response.status_code == 403, target
+        assert error_of(response) == "permission_denied"
+    passed = browser.post("/auth/refresh/", **junk, HTTP_X_CSRFTOKEN=csrf_token(browser))
+    assert passed.status_code == 200
+
+
 def test_a_plain_view_refuses_a_cookie_authenticated_post_without_the_token(
     browser: Client,
 ) -> None:
