@@ -54,9 +54,12 @@ def _active_user(token: Token) -> Any:
 
 def rotate(refresh: Token) -> TokenPair:
     """Spend ``refresh`` and return a new pair; refuse and revoke the family on reuse."""
-    revocation.check(refresh)
     moment = now()
+    # One transaction for everything the rotation reads and writes: the revocation check (a
+    # fresh refresh jti is never cached yet, so it reads the database), the user, and the
+    # compare-and-set UPDATE.
     with transaction.atomic():
+        revocation.check(refresh)
         user = _active_user(refresh)
         pair = issue_pair(user, refresh.sid)
         won = TokenSession.objects.filter(

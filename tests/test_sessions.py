@@ -64,6 +64,18 @@ def test_rotate_costs_at_most_four_statements_with_a_warm_cache(
     assert statements == ["SAVEPOINT", "SELECT", "UPDATE", "RELEASE"]
 
 
+@pytest.mark.redis
+def test_rotating_a_fresh_refresh_token_is_three_statements_in_one_transaction(
+    pair: Any, django_assert_max_num_queries: Any
+) -> None:
+    fresh = sessions.rotate(pair.refresh_token).refresh_token  # its jti is not cached yet
+    with django_assert_max_num_queries(5) as captured:
+        sessions.rotate(fresh)
+    statements = [q["sql"].split()[0] for q in captured.captured_queries]
+    # The revocation check's read, the user and the compare-and-set, between BEGIN and COMMIT.
+    assert statements == ["SAVEPOINT", "SELECT", "SELECT", "UPDATE", "RELEASE"]
+
+
 def test_reuse_revokes_the_whole_family(pair: Any) -> None:
     stolen = pair.refresh_token
     descendant = sessions.rotate(stolen)  # the thief, first
