@@ -20,8 +20,9 @@ def verify_access(raw: str | bytes) -> tuple[Token, Any | None]:
     Raises :class:`~jwtauth.exceptions.TokenError` (or a subclass) for any unusable token.
     """
     token = decode(raw, ACCESS)
-    user = revocation.check(token, with_user=bool(conf.USER_CACHE))
-    if conf.USER_CACHE and (user is None or not getattr(user, "is_active", True)):
+    with_user = bool(conf.USER_CACHE)
+    user = revocation.check(token, with_user=with_user)
+    if with_user and (user is None or not getattr(user, "is_active", True)):
         raise TokenRevoked(_("The user of this token is no longer active."))
     return token, user
 
