@@ -8,7 +8,7 @@ DJANGO ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed$(subst =,-,$(DJANGO))
 
-.PHONY: run test lint clean
+.PHONY: run test lint bench clean
 
 $(STAMP): requirements.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; run with PYTHON=python3"; exit 1; }
@@ -32,6 +32,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check jwtauth project tests
 	$(BIN)/ruff format --check jwtauth project tests
 	$(BIN)/mypy jwtauth
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache
