@@ -88,8 +88,8 @@ def authenticate_once(request: HttpRequest) -> None:
         authenticate(request)
 
 
-class JWTAuthenticationMiddleware:
-    """Authenticate ``Authorization: Bearer`` (or access-cookie) requests; refuse bad tokens."""
+class HybridMiddleware:
+    """Serve a sync or an async handler stack alike (Django's hybrid-middleware protocol)."""
 
     sync_capable = True
     async_capable = True
@@ -98,7 +98,11 @@ class JWTAuthenticationMiddleware:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
-            markcoroutinefunction(self)
+            markcoroutinefunction(self)  # type: ignore[type-var]  # subclasses define __call__
+
+
+class JWTAuthenticationMiddleware(HybridMiddleware):
+    """Authenticate ``Authorization: Bearer`` (or access-cookie) requests; refuse bad tokens."""
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
@@ -142,22 +146,13 @@ class JWTAuthenticationMiddleware:
         return response
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HybridMiddleware):
     """Add the headers Django's ``SecurityMiddleware`` leaves out (``X-XSS-Protection``).
 
     ``Referrer-Policy``, ``X-Content-Type-Options`` and HSTS come from ``SecurityMiddleware``
     (``SECURE_REFERRER_POLICY``, ``SECURE_CONTENT_TYPE_NOSNIFF``, ``SECURE_HSTS_*``) and
     ``X-Frame-Options`` from ``XFrameOptionsMiddleware``; this one fills the gaps.
     """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Handler) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
