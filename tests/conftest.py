@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +15,8 @@ from django.core.cache import cache
 
 from jwtauth import revocation, sessions
 from jwtauth.conf import forget_derived
+from loadtest.stack import RedisServer as PrivateRedis
+from loadtest.stack import free_port  # noqa: F401 - re-exported for the tests
 
 PASSWORD = "correct horse battery staple"
 IN_CI = bool(os.environ.get("CI"))
@@ -128,66 +126,6 @@ def private_keys() -> dict[str, str]:
         "ES384": _pem(ec.generate_private_key(ec.SECP384R1())),
         "EdDSA": _pem(ed25519.Ed25519PrivateKey.generate()),
     }
-
-
-def free_port() -> int:
-    """Return a TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateRedis:
-    """A redis-server of the test's own, on a free port, that the test may stop and start."""
-
-    def __init__(self, tmp_path: Any) -> None:
-        self.port = free_port()
-        self.dir = tmp_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        """Return the server's URL."""
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start the server and wait until it answers."""
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is required for fault tests"
-        self.process = subprocess.Popen(
-            [
-                binary,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.02)  # waiting for a child process to listen, not for app time
-        raise RuntimeError("private redis-server did not start")
-
-    def stop(self) -> None:
-        """Kill the server."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-            self.process = None
 
 
 @pytest.fixture
