@@ -1,9 +1,10 @@
-"""Read jwtauth's settings from ``django.conf.settings`` each time they are used.
+"""Read jwtauth's settings from ``django.conf.settings`` when they are used.
 
-Every value is looked up at call time, so ``override_settings`` and pytest-django's
-``settings`` fixture reach it (the peers that freeze settings at import make tests reload
-modules). Work derived from settings (parsed keys, say) is memoised with :func:`derived`
-and forgotten on Django's ``setting_changed`` signal.
+Values are read on first use and kept until Django's ``setting_changed`` signal says one
+changed, so ``override_settings`` and pytest-django's ``settings`` fixture reach them (the
+peers that freeze settings at import make tests reload modules), while the per-request path
+pays a dictionary lookup rather than a settings lookup. Work derived from settings (parsed
+keys, say) is memoised with :func:`derived` and forgotten on the same signal.
 """
 
 from __future__ import annotations
@@ -64,9 +65,17 @@ class JWTAuthSettings:
     """Expose every ``JWTAUTH_*`` setting as an attribute, with its default."""
 
     def __getattr__(self, name: str) -> Any:
+        # Called only on a miss: the value is then kept as an instance attribute, which
+        # Python finds before ever calling __getattr__ again, until forget() drops it.
         if name not in DEFAULTS:
             raise AttributeError(f"Unknown jwtauth setting: {name}")
-        return getattr(settings, PREFIX + name, DEFAULTS[name])
+        value = getattr(settings, PREFIX + name, DEFAULTS[name])
+        self.__dict__[name] = value
+        return value
+
+    def forget(self) -> None:
+        """Drop the values read so far; the next use reads the settings again."""
+        self.__dict__.clear()
 
     @property
     def access_lifetime(self) -> int:
@@ -100,6 +109,8 @@ def forget_derived() -> None:
 
 @receiver(setting_changed)
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting.startswith(PREFIX):
+        conf.forget()
     if setting.startswith(PREFIX) or setting in {"SECRET_KEY", "CACHES", "AUTH_USER_MODEL"}:
         forget_derived()
 

@@ -32,12 +32,13 @@ def from_header(value: str) -> str | None:
     """Return the token of a ``Bearer`` header value, ``None`` for another scheme."""
     # Servers join repeated headers with commas (RFC 9110 §5.3). A request that carries a
     # Bearer credential next to another one is ambiguous and is refused, not guessed at.
-    parts = [part.strip() for part in value.split(",")]
-    if not any(part.partition(" ")[0].lower() == "bearer" for part in parts):
+    parts = [value] if "," not in value else value.split(",")
+    schemes = [part.strip().partition(" ")[0].lower() for part in parts]
+    if "bearer" not in schemes:
         return None
     if len(parts) > 1:
         raise TokenError(_("Send exactly one Authorization header with one Bearer token."))
-    token = parts[0].partition(" ")[2].strip()
+    token = value.strip().partition(" ")[2].strip()
     # Exactly one credential (RFC 6750 §2.1): a second token or an empty one is refused.
     if not _TOKEN.fullmatch(token):
         raise TokenError(_("The Authorization header must hold exactly one Bearer token."))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -31,17 +30,22 @@ def lenient(view: Any) -> Any:
     return view
 
 
-def _user_loader(token: Token, cached: Any) -> Callable[[], Any]:
-    @functools.cache
-    def load() -> Any:
-        if cached is not None:
-            return cached
-        try:
-            return user_for(token) or AnonymousUser()
-        except TokenError:
-            return AnonymousUser()
+class _UserLoader:
+    """Load a verified token's user once, for ``request.user`` and ``request.auser()`` alike."""
 
-    return load
+    __slots__ = ("token", "user")
+
+    def __init__(self, token: Token, cached: Any) -> None:
+        self.token = token
+        self.user = cached
+
+    def __call__(self) -> Any:
+        if self.user is None:
+            try:
+                self.user = user_for(self.token) or AnonymousUser()
+            except TokenError:
+                self.user = AnonymousUser()
+        return self.user
 
 
 def authenticate(request: HttpRequest) -> None:
@@ -72,7 +76,7 @@ def authenticate(request: HttpRequest) -> None:
         request.jwtauth_error = ServiceUnavailable()  # type: ignore[attr-defined]
         request.jwtauth_error.__cause__ = e  # type: ignore[attr-defined]
         return
-    load = _user_loader(token, cached_user)
+    load = _UserLoader(token, cached_user)
 
     async def auser() -> Any:
         return await sync_to_async(load)()
@@ -140,9 +144,11 @@ class JWTAuthenticationMiddleware(HybridMiddleware):
     @staticmethod
     def _vary(response: HttpResponseBase) -> HttpResponseBase:
         # The answer depends on the credential, so shared caches must key on it.
-        patch_vary_headers(
-            response, ("Authorization", "Cookie") if conf.COOKIES else ("Authorization",)
-        )
+        fields = ("Authorization", "Cookie") if conf.COOKIES else ("Authorization",)
+        if response.has_header("Vary"):
+            patch_vary_headers(response, fields)
+        else:  # the usual case, without patch_vary_headers' parsing and merging
+            response.headers["Vary"] = ", ".join(fields)
         return response
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.cache import BaseCache, caches
-from django.core.cache.backends.base import default_key_func
 from django.core.exceptions import ValidationError
 from django.core.signals import setting_changed
 from django.db import transaction
@@ -30,7 +29,7 @@ from django.db.models import Exists, Max, OuterRef, Subquery
 from django.dispatch import receiver
 from django.utils.translation import gettext_lazy as _
 
-from . import signals, users
+from . import lookup, signals, users
 from .checks import UNSHARED_CACHES
 from .conf import conf, derived
 from .exceptions import TokenError, TokenRevoked
@@ -298,43 +297,6 @@ def _add(cache: BaseCache | None, key: str, value: Any, token: Token, cap: float
         gate.trip(e, "a cache fill")
 
 
-@derived
-def _mget_prefix() -> str | None:
-    """Return the full key prefix for direct MGETs, or ``None`` to use ``get_many``.
-
-    Only django-redis's plain client with the default key function qualifies: its keys are
-    ``<KEY_PREFIX>:<VERSION>:<key>`` and its values decode with the client's own ``decode``.
-    Other clients (herd, sharded, sentinel) and other backends keep the generic path.
-    """
-    alias = _shared_alias()
-    if alias is None:
-        return None
-    try:
-        from django_redis.cache import RedisCache  # type: ignore[import-untyped]
-        from django_redis.client import DefaultClient  # type: ignore[import-untyped]
-    except ImportError:  # pragma: no cover - django-redis is a dependency
-        return None
-    cache: Any = caches[alias]
-    if type(cache) is not RedisCache or type(cache.client) is not DefaultClient:
-        return None
-    if cache.key_func is not default_key_func:
-        return None
-    return f"{cache.key_prefix}:{cache.version}:"
-
-
-def _read(cache: BaseCache, keys: list[str]) -> dict[str, Any]:
-    # One MGET either way. On django-redis the keys are built here and the client's pooled
-    # connection is used directly, skipping get_many's per-key make_key and result mapping.
-    prefix = _mget_prefix()
-    if prefix is None:
-        return cache.get_many(keys)
-    client: Any = cache.client  # type: ignore[attr-defined]
-    values = client.get_client(write=False).mget([prefix + key for key in keys])
-    decode = client.decode
-    pairs = zip(keys, values, strict=True)
-    return {key: decode(value) for key, value in pairs if value is not None}
-
-
 def check(token: Token, *, with_user: bool = False) -> Any | None:
     """Raise :class:`TokenRevoked` if ``token`` is dead; return its user when ``with_user``.
 
@@ -346,7 +308,7 @@ def check(token: Token, *, with_user: bool = False) -> Any | None:
     found: dict[str, Any] = {}
     if cache is not None:
         try:
-            found = _read(cache, keys)
+            found = lookup.get_many(cache, keys)
         except Exception as e:
             gate.trip(e, "a revocation lookup")
             cache = None

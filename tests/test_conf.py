@@ -29,6 +29,17 @@ def test_values_are_read_at_call_time(settings: Any) -> None:
     assert conf.ISSUER == "second"
 
 
+def test_values_kept_between_reads_follow_every_change(settings: Any) -> None:
+    from django.test import override_settings
+
+    settings.JWTAUTH_LEEWAY = 3
+    assert conf.LEEWAY == 3
+    assert vars(conf)["LEEWAY"] == 3  # kept: the next read is a dictionary hit
+    with override_settings(JWTAUTH_LEEWAY=7):
+        assert conf.LEEWAY == 7
+    assert conf.LEEWAY == 3
+
+
 @pytest.mark.parametrize(
     ("value", "seconds"), [(timedelta(minutes=15), 900), (timedelta(hours=0.25), 900), (60, 60)]
 )
