@@ -102,7 +102,8 @@ def derived(func: F) -> F:
 
 
 def forget_derived() -> None:
-    """Drop every memoised value built from settings."""
+    """Drop every memoised value built from settings, and the settings read so far."""
+    conf.forget()
     for cached in _derived:
         cached.cache_clear()
 
