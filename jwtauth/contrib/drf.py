@@ -32,7 +32,8 @@ class JWTAuthentication(BaseAuthentication):
         django_request = request._request
         token = getattr(django_request, "auth", None)
         if token is not None:
-            user = django_request.user
+            load = getattr(django_request, "jwtauth_load_user", None)
+            user = load() if load is not None else django_request.user
         else:
             error = getattr(django_request, "jwtauth_error", None)
             if error is not None:
