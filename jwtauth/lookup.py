@@ -1,12 +1,13 @@
 """Read revocation entries from the cache in one round trip, as cheaply as Redis allows.
 
-On django-redis's plain client (one server, default key function, RESP2, no client-side
-caching) the MGET goes out on redis-py connections kept here for this one command: the command
+On django-redis's plain client (one server, default key function, no client-side caching)
+the MGET goes out on redis-py connections kept here for this one command: the command
 is packed by hand and sent with ``send_packed_command``, the reply read with ``read_response``.
 That skips redis-py's per-command machinery (pool checkout with its readiness poll, retries,
 metrics and event hooks), which costs more than the round trip itself. redis-py still opens,
-authenticates and times out each connection, with the options django-redis gave its pool.
-Every other cache keeps Django's ``get_many``.
+authenticates and times out each connection, with the options django-redis gave its pool,
+and parses the reply (RESP2 or RESP3, push messages included). Every other cache keeps
+Django's ``get_many``.
 """
 
 from __future__ import annotations
@@ -123,7 +124,7 @@ def reader() -> Reader | None:
     """Return the direct reader of the ``JWTAUTH_CACHE`` cache, or ``None`` for ``get_many``.
 
     Only django-redis's plain client qualifies: one server, the default key function (keys are
-    ``<KEY_PREFIX>:<VERSION>:<key>``), RESP2 without client-side caching or decoded replies.
+    ``<KEY_PREFIX>:<VERSION>:<key>``), no client-side caching and no decoded replies.
     Sentinel, sharded, herd and replicated set-ups, and other backends, keep the generic path.
     """
     try:
@@ -138,11 +139,10 @@ def reader() -> Reader | None:
     if cache.key_func is not default_key_func or len(getattr(cache.client, "_server", ())) != 1:
         return None
     pool = cache.client.get_client(write=False).connection_pool
-    kwargs = pool.connection_kwargs
     plain = type(pool) in {redis.ConnectionPool, redis.BlockingConnectionPool}
     if not plain or getattr(pool, "cache", None) is not None:
         return None
-    if kwargs.get("protocol") not in {None, 2, "2"} or kwargs.get("decode_responses"):
+    if pool.connection_kwargs.get("decode_responses"):
         return None
     return Reader(pool, f"{cache.key_prefix}:{cache.version}:", cache.client.decode)
 
