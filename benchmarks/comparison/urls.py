@@ -15,6 +15,7 @@ urlpatterns = [
     path("jwtauth/auth-only/", views.jwtauth_auth_only),
     path("jwtauth/user/", views.jwtauth_user),
     path("drf/baseline/", views.BaselineView.as_view()),
+    path("drf/user-query/", views.UserQueryView.as_view()),
     path("drf/jwtauth/", views.JWTAuthView.as_view()),
     path("drf/simplejwt/", views.SimpleJWTView.as_view()),
     path("auth/", include("jwtauth.urls")),

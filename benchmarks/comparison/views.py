@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication as SimpleJWTAuthentication
 
-from jwtauth import responses
+from jwtauth import responses, users
 from jwtauth.contrib.drf import JWTAuthentication
 from jwtauth.decorators import jwt_required
 from jwtauth.exceptions import NotAuthenticated
@@ -94,6 +94,18 @@ class FixedUserAuthentication(BaseAuthentication):
         return fixed_user(), None
 
 
+class UserQueryAuthentication(BaseAuthentication):
+    """Load the benchmark user from the database, as cheaply as jwtauth does, and nothing else.
+
+    No token, no signature, no revocation: the ceiling for any scheme that reads the user
+    from PostgreSQL on every request (jwtauth without its user cache, simplejwt).
+    """
+
+    def authenticate(self, request: Request) -> tuple[Any, None]:
+        """Return the benchmark user, read with jwtauth's precompiled primary-key SELECT."""
+        return users.by_pk(fixed_user().pk), None
+
+
 class _UserView(APIView):
     permission_classes = [IsAuthenticated]
 
@@ -107,6 +119,12 @@ class BaselineView(_UserView):
     """DRF with an authentication class that returns a fixed user (the DRF baseline)."""
 
     authentication_classes = [FixedUserAuthentication]
+
+
+class UserQueryView(_UserView):
+    """DRF whose only authentication work is one user SELECT (the database-load ceiling)."""
+
+    authentication_classes = [UserQueryAuthentication]
 
 
 class JWTAuthView(_UserView):
