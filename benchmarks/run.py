@@ -1141,6 +1141,7 @@ def machine() -> str:
             "PyJWT",
             "cryptography",
             "redis",
+            "hiredis",
             "django-redis",
             "psycopg",
             "gunicorn",
@@ -1198,7 +1199,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.requests = 100 if quick else 200
     args.login_rounds = 2 if quick else 8
     args.logins = 1
-    args.http_rounds = 1 if quick else 3
+    args.http_rounds = 1 if quick else 5
     args.http_seconds = 2 if quick else 8
     return args
 
