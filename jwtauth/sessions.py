@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 from django.db import DatabaseError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from . import revocation
+from . import cachestate, revocation
 from .conf import conf
 from .exceptions import TokenError, TokenReused, TokenRevoked
 from .models import TokenSession
@@ -112,11 +112,11 @@ def end(token: Token, reason: str = "logout") -> None:
         # The revocations wrote the cache before the rollback; drop those entries so the
         # cache agrees with the database again and a retried logout ends the session for real
         # (a cached "revoked" access token would make the retry a no-op).
-        cache = revocation.get_cache()
+        cache = cachestate.get_cache()
         if cache is not None:
             with contextlib.suppress(Exception):
                 cache.delete_many(
-                    [revocation.token_key(token.jti), revocation.session_key(token.sid, token.sub)]
+                    [cachestate.token_key(token.jti), cachestate.session_key(token.sid, token.sub)]
                 )
         raise
 

@@ -20,10 +20,10 @@ from django.core.cache import caches
 from django.db import connection
 
 from jwtauth import lookup, revocation, sessions, signals, tokens
+from jwtauth.cachestate import cutoff_key, token_key
 from jwtauth.conf import conf
 from jwtauth.exceptions import TokenRevoked
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
-from jwtauth.revocation import cutoff_key, session_key, token_key, user_key
 
 pytestmark = pytest.mark.django_db
 
@@ -498,15 +498,6 @@ def test_writes_to_a_hung_redis_cost_one_timeout_then_queue(
     assert revocation.gate.pending == {}
 
 
-def test_changing_the_cache_forgets_its_failures(settings: Any) -> None:
-    revocation.gate.trip(ConnectionError("down"), "a test")
-    revocation.gate.queue(token_key("x"), 1)
-    assert revocation.gate.bypassing()
-    settings.CACHES = LOCMEM
-    assert not revocation.gate.bypassing()
-    assert revocation.gate.pending == {}
-
-
 # Signals and logging ---------------------------------------------------------------------
 
 
@@ -585,9 +576,3 @@ def test_logs_name_jti_user_and_reason_never_the_raw_token(
     for raw in (pair.access, pair.refresh):
         assert raw not in text
         assert raw.split(".")[2] not in text, "not even the signature"
-
-
-def test_key_helpers_name_distinct_keys_under_one_prefix() -> None:
-    keys = {token_key("a"), session_key("a", "a"), cutoff_key("a"), user_key("a")}
-    assert len(keys) == 4
-    assert all(key.startswith("jwtauth:") for key in keys)
