@@ -179,6 +179,7 @@ def _replay(cache: BaseCache) -> None:
 
 
 def write(cache: BaseCache | None, key: str, value: int | None, ttl: int) -> None:
+    """Write a revocation entry (``None`` deletes it), or queue it while the cache fails."""
     # A revocation tries the cache even while lookups bypass it: other processes may be reading
     # the cache again already (it came back before this one's retry delay ran out) and must not
     # keep an "alive" entry filled before this revocation. Only the writes right after a failure

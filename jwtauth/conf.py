@@ -110,8 +110,6 @@ def forget_derived() -> None:
 
 @receiver(setting_changed)
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting.startswith(PREFIX):
-        conf.forget()
     if setting.startswith(PREFIX) or setting in {"SECRET_KEY", "CACHES", "AUTH_USER_MODEL"}:
         forget_derived()
 

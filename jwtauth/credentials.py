@@ -32,7 +32,7 @@ def from_header(value: str) -> str | None:
     """Return the token of a ``Bearer`` header value, ``None`` for another scheme."""
     # Servers join repeated headers with commas (RFC 9110 §5.3). A request that carries a
     # Bearer credential next to another one is ambiguous and is refused, not guessed at.
-    parts = [value] if "," not in value else value.split(",")
+    parts = value.split(",")
     schemes = [part.strip().partition(" ")[0].lower() for part in parts]
     if "bearer" not in schemes:
         return None

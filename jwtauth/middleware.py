@@ -147,11 +147,9 @@ class JWTAuthenticationMiddleware(HybridMiddleware):
     @staticmethod
     def _vary(response: HttpResponseBase) -> HttpResponseBase:
         # The answer depends on the credential, so shared caches must key on it.
-        fields = ("Authorization", "Cookie") if conf.COOKIES else ("Authorization",)
-        if response.has_header("Vary"):
-            patch_vary_headers(response, fields)
-        else:  # the usual case, without patch_vary_headers' parsing and merging
-            response.headers["Vary"] = ", ".join(fields)
+        patch_vary_headers(
+            response, ("Authorization", "Cookie") if conf.COOKIES else ("Authorization",)
+        )
         return response
 
 
