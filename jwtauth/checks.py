@@ -119,13 +119,27 @@ def check_cache(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
                 id="jwtauth.E012",
             )
         ]
-    if not settings.DEBUG and caches[conf.CACHE].get("BACKEND") in UNSHARED_CACHES:
+    backend = str(caches[conf.CACHE].get("BACKEND", ""))
+    if backend in UNSHARED_CACHES:
+        if settings.DEBUG:
+            return []
         return [
             Warning(
                 f"The cache {conf.CACHE!r} is per-process, so jwtauth reads every revocation "
                 "check from the database.",
                 hint="Use a shared cache such as django-redis (REDIS_URL in the demo site).",
                 id="jwtauth.W001",
+            )
+        ]
+    if not backend.startswith("django_redis."):
+        return [
+            Warning(
+                f"The cache {conf.CACHE!r} is not a django-redis cache, so jwtauth cannot keep "
+                "revocations consistent in it and reads every revocation check from the "
+                "database.",
+                hint="Point JWTAUTH_CACHE at a django_redis.cache.RedisCache "
+                "(docs/design/revocation-consistency.md says why).",
+                id="jwtauth.W003",
             )
         ]
     return []

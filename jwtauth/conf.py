@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_TOKEN_LENGTH": 4096,  # nosec B105
     "CACHE": "default",
     "CACHE_RETRY_AFTER": 5.0,
+    # Replicas that must acknowledge a revocation's cache write (WAIT); None: 1 under
+    # Sentinel, 0 for a single server.
+    "CACHE_MIN_REPLICAS": None,
+    "CACHE_REPLICA_TIMEOUT": 0.1,
     "NEGATIVE_CACHE_TIMEOUT": 300,
     "USER_CACHE": False,
     "USER_CACHE_TIMEOUT": 60,
@@ -51,6 +55,7 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURE_LIMIT": 5,
     "LOGIN_IP_FAILURE_LIMIT": 50,
     "LOGIN_FAILURE_WINDOW": 300,
+    "LOGIN_IPV6_PREFIX": 64,
     "REFRESH_REUSE_GRACE": 0,
     "JWKS_MAX_AGE": 3600,
     "X_XSS_PROTECTION": "0",

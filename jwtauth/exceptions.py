@@ -124,6 +124,22 @@ class ServiceUnavailable(JWTAuthError):
     default_detail = _("The service is temporarily unavailable. Try again shortly.")
 
 
+class RevocationUnavailable(ServiceUnavailable):
+    """A revocation could not be put in force in every process; the client should retry.
+
+    Answered instead of success, so that success always means "refused everywhere".
+    """
+
+    code = "revocation_unavailable"
+    default_detail = _(
+        "The revocation could not be put in force everywhere, so it was not made. "
+        "Try again shortly."
+    )
+    unconfirmed = _(
+        "The revocation was recorded but could not yet be confirmed everywhere. Try again shortly."
+    )
+
+
 class KeyConfigurationError(ImproperlyConfigured):
     """A signing or verification key setting is missing or unusable."""
 

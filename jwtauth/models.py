@@ -103,3 +103,22 @@ class UserCutoff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} < {self.cutoff.isoformat()}"
+
+
+class DeletedUser(models.Model):
+    """A user deleted lately, kept until every token they held has expired.
+
+    Their sessions and cutoff went with them (CASCADE), so the database already refuses their
+    tokens; this row lets the cache repair refuse them too after a restart or failover.
+    """
+
+    user_id = models.CharField(_("user id"), max_length=255, db_index=True)
+    deleted_at = models.DateTimeField(_("deleted at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("deleted user")
+        verbose_name_plural = _("deleted users")
+        ordering = ["-deleted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} deleted {self.deleted_at.isoformat()}"

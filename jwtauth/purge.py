@@ -27,7 +27,7 @@ from django.db import DEFAULT_DB_ALIAS, OperationalError
 from django.db.models import Model, QuerySet
 
 from .conf import conf
-from .models import RevokedToken, TokenSession, UserCutoff
+from .models import DeletedUser, RevokedToken, TokenSession, UserCutoff
 from .tokens import now
 
 DEFAULT_BATCH_SIZE = 5000
@@ -72,6 +72,7 @@ def cutoffs(moment: datetime | None = None, grace: timedelta = timedelta(0)) -> 
         "sessions": dead_before - max(timedelta(0), access - refresh),
         # A cutoff kills tokens issued before it; the last of them dies one lifetime later.
         "user cutoffs": dead_before - max(access, refresh),
+        "deleted users": dead_before - max(access, refresh),
     }
 
 
@@ -80,7 +81,7 @@ def targets(
     grace: timedelta = timedelta(0),
     using: str = DEFAULT_DB_ALIAS,
 ) -> list[Target]:
-    """Return the three purge targets, with rows dead since before ``moment - grace``."""
+    """Return the purge targets, with rows dead since before ``moment - grace``."""
     before = cutoffs(moment, grace)
 
     def dead(model: type[Model], **lookup: datetime) -> QuerySet[Any]:
@@ -90,6 +91,7 @@ def targets(
         Target("revoked tokens", dead(RevokedToken, expires_at__lt=before["revoked tokens"])),
         Target("sessions", dead(TokenSession, expires_at__lt=before["sessions"])),
         Target("user cutoffs", dead(UserCutoff, cutoff__lt=before["user cutoffs"])),
+        Target("deleted users", dead(DeletedUser, deleted_at__lt=before["deleted users"])),
     ]
 
 

@@ -1,78 +1,105 @@
-"""Answer "is this token dead?" in one cache round trip, and write revocations.
+"""Answer "is this token dead?" in one cache round trip, and write revocations that hold.
 
-Layered like Django's ``cached_db`` sessions: the database is the truth and the cache sits in
-front of it. A lookup is one ``get_many`` (MGET) of three keys, the token's ``jti``, its session
-and its user's cutoff (plus the user itself when ``JWTAUTH_USER_CACHE`` is on); only misses
-read the database, in one query, and fill the cache with ``add`` so that a stale "not revoked"
-can never overwrite a revocation written meanwhile. Revocations write the database first and
-then ``set`` the cache. The cache's keys, and the gate that routes around a failing cache and
-catches it up afterwards, are in :mod:`jwtauth.cachestate`; a per-process cache is never used
-at all, since it cannot carry a revocation to the other workers.
+The database is the truth; :mod:`jwtauth.cachestate` keeps Redis in front of it. A lookup is one
+MGET of the token's ``jti`` flag, its session and its user's cutoff (plus the user itself when
+``JWTAUTH_USER_CACHE`` is on); only misses, or a cache that cannot be trusted at that moment,
+read the database (always the primary: a lagging replica would answer "alive" for a token just
+revoked), and what was read is added back unless a revocation happened meanwhile.
+
+A revocation writes its rows and its cache entries so that answering success means every
+process refuses the token from its next request: the entries are deleted before the database
+commits (a cache that refuses that aborts the revocation) and written as tombstones after it.
+When that cannot be made true, the revocation raises
+:class:`~jwtauth.exceptions.RevocationUnavailable` (a 503), and logs an error, rather than
+answering success.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
-from django.core.cache import BaseCache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import router, transaction
 from django.db.models import Exists, Max, OuterRef, Subquery
 from django.utils.translation import gettext_lazy as _
 
-from . import lookup, signals, users
-from .cachestate import (
-    DEAD,
-    cutoff_key,
-    gate,
-    get_cache,
-    micros,
-    session_key,
-    token_key,
-    user_key,
-    write,
-)
+from . import cachestate, signals, users
+from .cachestate import DEAD, cutoff_key, micros, session_key, token_key, user_key
 from .conf import conf
-from .exceptions import TokenError, TokenRevoked
-from .models import RevokedToken, TokenSession, UserCutoff
+from .exceptions import RevocationUnavailable, TokenError, TokenRevoked
+from .models import DeletedUser, RevokedToken, TokenSession, UserCutoff
 from .tokens import Token, now
 
 logger = logging.getLogger("jwtauth")
 
+T = TypeVar("T")
+Entries = Mapping[str, tuple[int | None, int]]
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def _remaining(token: Token) -> int:
-    return max(1, token.exp - int(now().timestamp()))
+@dataclass(frozen=True, slots=True)
+class _Names:
+    """The cache entries that say whether one token is dead."""
+
+    token: str
+    session: str
+    cutoff: str
+    user: str
+
+    @classmethod
+    def of(cls, token: Token) -> _Names:
+        return cls(
+            token_key(token.jti),
+            session_key(token.sid, token.sub),
+            cutoff_key(token.sub),
+            user_key(token.sub),
+        )
+
+    def state(self) -> list[str]:
+        return [self.token, self.session, self.cutoff]
 
 
-def _keys(token: Token, with_user: bool) -> list[str]:
-    keys = [token_key(token.jti), session_key(token.sid, token.sub), cutoff_key(token.sub)]
-    if with_user:
-        keys.append(user_key(token.sub))
-    return keys
+@dataclass(slots=True)
+class _State:
+    """A token's revocation state; ``None`` where it is not known (yet)."""
+
+    revoked: int | None = None  # the token's own flag: 1 revoked, 0 not
+    session: int | None = None  # its session's start in µs, or DEAD
+    cutoff: int | None = None  # its user's cutoff in µs, 0 for none
+
+    def dead(self) -> bool:
+        if self.revoked == 1 or self.session == DEAD:
+            return True
+        # A session that started before the user's cutoff is dead with all its tokens.
+        return self.session is not None and self.cutoff is not None and self.cutoff > self.session
+
+    def values(self) -> tuple[int | None, int | None, int | None]:
+        return self.revoked, self.session, self.cutoff
+
+    def known(self) -> bool:
+        return None not in self.values()
 
 
-def _is_dead(t: Any, s: Any, c: Any) -> bool:
-    if t == 1 or s == DEAD:
-        return True
-    # A session that started before the user's cutoff is dead with all its tokens.
-    return s is not None and c is not None and c > s
+def _primary() -> str:
+    # Revocation state is read where it is written: a read replica may lag behind a revocation.
+    return router.db_for_write(TokenSession)
 
 
-def _state_from_db(token: Token) -> tuple[int | None, int, int | None]:
-    """Return the token's (revoked flag, session start or ``DEAD``, user cutoff) from the DB.
+def _state_from_db(token: Token) -> _State:
+    """Return the token's state as the primary database has it.
 
-    ``None`` stands for "not read": without the token's session row, the jti flag and the
-    cutoff this query sees are not the token's own, and must not be cached as if they were.
+    Without the token's session row the jti flag and the cutoff this query sees are not the
+    token's own; they stay unknown, and are not cached as if they were.
     """
     cutoff = UserCutoff.objects.filter(user_id=OuterRef("user_id")).values("cutoff")[:1]
     rows = list(
-        TokenSession.objects.filter(sid=token.sid)
+        TokenSession.objects.using(_primary())
+        .filter(sid=token.sid)
         .annotate(
             jti_revoked=Exists(RevokedToken.objects.filter(jti=token.jti)),
             user_cutoff=Subquery(cutoff),
@@ -80,12 +107,12 @@ def _state_from_db(token: Token) -> tuple[int | None, int, int | None]:
         .values_list("user_id", "created_at", "revoked_at", "jti_revoked", "user_cutoff")[:1]
     )
     if not rows or str(rows[0][0]) != token.sub:
-        return None, DEAD, None
+        return _State(session=DEAD)
     _, created_at, revoked_at, jti_revoked, user_cutoff = rows[0]
-    return (
-        1 if jti_revoked else 0,
-        DEAD if revoked_at is not None else micros(created_at),
-        micros(user_cutoff) if user_cutoff else 0,
+    return _State(
+        revoked=1 if jti_revoked else 0,
+        session=DEAD if revoked_at is not None else micros(created_at),
+        cutoff=micros(user_cutoff) if user_cutoff else 0,
     )
 
 
@@ -103,32 +130,38 @@ def load_user(user_id: str) -> Any | None:
     return users.by_pk(pk)
 
 
-def _fill(cache: BaseCache | None, token: Token, keys: list[str], found: dict[str, Any]) -> None:
-    state_keys = keys[:3]
-    if any(key not in found for key in state_keys):
-        fresh = dict(zip(state_keys, _state_from_db(token), strict=True))
-        for key, value in fresh.items():
-            if key not in found:
-                found[key] = value
-                if value is not None:
-                    _add(cache, key, value, token, conf.NEGATIVE_CACHE_TIMEOUT)
-    if len(keys) == 4 and keys[3] not in found:
-        user = load_user(token.sub)
-        found[keys[3]] = user
-        if user is not None:
-            _add(cache, keys[3], user, token, conf.USER_CACHE_TIMEOUT)
+def _remaining(token: Token) -> int:
+    return max(1, token.exp - int(now().timestamp()))
 
 
-def _add(cache: BaseCache | None, key: str, value: Any, token: Token, cap: float) -> None:
-    # Never cache past the token's own death (a shorter TTL only costs a refill), and add
-    # rather than set: a revocation written since our DB read must win (cache-aside race).
-    ttl = min(_remaining(token), int(cap))
-    if cache is None or ttl <= 0 or gate.bypassing():
-        return
-    try:
-        cache.add(key, value, ttl)
-    except Exception as e:
-        gate.trip(e, "a cache fill")
+def _cached(names: _Names, snapshot: cachestate.Snapshot | None) -> tuple[_State, Any]:
+    if snapshot is None:
+        return _State(), None
+    values = snapshot.values
+    ints = [int(values[n]) if n in values else None for n in names.state()]
+    user = values.get(names.user)
+    return _State(*ints), None if user is None else cachestate.decode_user(user)
+
+
+def _fill(
+    token: Token,
+    names: _Names,
+    snapshot: cachestate.Snapshot,
+    state: _State,
+    user: Any | None,
+    missing_user: bool,
+) -> None:
+    # Never cache past the token's own death (a shorter TTL only costs a refill).
+    ttl = min(_remaining(token), int(conf.NEGATIVE_CACHE_TIMEOUT))
+    entries: dict[str, tuple[bytes, int]] = {}
+    if ttl > 0:
+        for name, value in zip(names.state(), state.values(), strict=True):
+            if value is not None and name not in snapshot.values:
+                entries[name] = (str(value).encode(), ttl)
+    if missing_user and user is not None:
+        user_ttl = min(_remaining(token), int(conf.USER_CACHE_TIMEOUT))
+        entries[names.user] = (cachestate.encode_user(user), user_ttl)
+    cachestate.fill(snapshot, entries)
 
 
 def check(token: Token, *, with_user: bool = False) -> Any | None:
@@ -137,23 +170,24 @@ def check(token: Token, *, with_user: bool = False) -> Any | None:
     In steady state this is one cache round trip and no database query. ``with_user`` (used
     when ``JWTAUTH_USER_CACHE`` is on) folds the user object into the same round trip.
     """
-    keys = _keys(token, with_user)
-    cache = get_cache()
-    found: dict[str, Any] = {}
-    if cache is not None:
-        try:
-            found = lookup.get_many(cache, keys)
-        except Exception as e:
-            gate.trip(e, "a revocation lookup")
-            cache = None
-    get = found.get
-    if _is_dead(get(keys[0]), get(keys[1]), get(keys[2])):
+    names = _Names.of(token)
+    wanted = [*names.state(), names.user] if with_user else names.state()
+    snapshot = cachestate.read(wanted)
+    state, user = _cached(names, snapshot)
+    if state.dead():
         raise TokenRevoked()
-    if len(found) < len(keys):
-        _fill(cache, token, keys, found)
-        if _is_dead(found[keys[0]], found[keys[1]], found[keys[2]]):
-            raise TokenRevoked()
-    return found.get(keys[3]) if with_user else None
+    missing_user = with_user and user is None
+    if state.known() and not missing_user:
+        return user
+    if not state.known():
+        state = _state_from_db(token)
+    if missing_user and not state.dead():
+        user = load_user(token.sub)
+    if snapshot is not None:
+        _fill(token, names, snapshot, state, user, missing_user)
+    if state.dead():
+        raise TokenRevoked()
+    return user
 
 
 def is_revoked(token: Token) -> bool:
@@ -163,6 +197,47 @@ def is_revoked(token: Token) -> bool:
     except TokenRevoked:
         return True
     return False
+
+
+# Writing revocations ---------------------------------------------------------------------
+
+
+def _confirm(entries: Entries, what: str) -> None:
+    try:
+        cachestate.write(entries)
+    except cachestate.CacheWriteFailed as e:
+        logger.error(
+            "revocation recorded in the database but not confirmed in the cache: %s (%s); "
+            "it holds where the cache misses, and everywhere once the entries expire or the "
+            "cache is repaired",
+            what,
+            e,
+        )
+        raise RevocationUnavailable(RevocationUnavailable.unconfirmed) from e
+
+
+def _in_force(alias: str, entries: Entries, what: str, write_rows: Callable[[], T]) -> T:
+    """Run ``write_rows`` and put ``entries`` in force so that returning means refused everywhere.
+
+    Before the transaction commits, the entries are deleted from the cache: a cache that
+    refuses even that aborts the revocation, so nothing is half-done; and a delete that lands
+    late, or a rollback after it, is harmless (a miss reads the database). After the commit,
+    and only then, the tombstones are written: a tombstone always stands for a committed row,
+    and it overwrites any alive entry filled from a read made before the commit.
+    """
+    nested = transaction.get_connection(alias).in_atomic_block
+    try:
+        with transaction.atomic(using=alias):
+            result = write_rows()
+            cachestate.write(dict.fromkeys(entries, (None, 1)))
+    except cachestate.CacheWriteFailed as e:
+        logger.error("revocation refused, the cache cannot be made to refuse %s (%s)", what, e)
+        raise RevocationUnavailable() from e
+    if nested:
+        transaction.on_commit(lambda: _confirm(entries, what), using=alias)
+    else:
+        _confirm(entries, what)
+    return result
 
 
 def _ttl_until(moment: datetime) -> int:
@@ -179,21 +254,23 @@ def revoke_token(
     revoked_by: Any = None,
 ) -> None:
     """Revoke one token by ``jti`` until ``expires_at``, when it would have died anyway."""
-    RevokedToken.objects.bulk_create(
-        [
-            RevokedToken(
-                jti=jti,
-                token_type=token_type,
-                expires_at=expires_at,
-                user_id=user_id,
-                revoked_at=now(),
-                reason=reason[:200],
-                revoked_by=revoked_by,
-            )
-        ],
-        ignore_conflicts=True,
+    row = RevokedToken(
+        jti=jti,
+        token_type=token_type,
+        expires_at=expires_at,
+        user_id=user_id,
+        revoked_at=now(),
+        reason=reason[:200],
+        revoked_by=revoked_by,
     )
-    write(get_cache(), token_key(jti), 1, _ttl_until(expires_at))
+    alias = router.db_for_write(RevokedToken)
+    entries = {token_key(jti): (1, _ttl_until(expires_at))}
+    _in_force(
+        alias,
+        entries,
+        f"token jti={jti}",
+        lambda: RevokedToken.objects.using(alias).bulk_create([row], ignore_conflicts=True),
+    )
     logger.info("token revoked jti=%s user=%s reason=%s", jti, user_id, reason)
     signals.token_revoked.send(
         RevokedToken,
@@ -217,18 +294,19 @@ def revoke(token: Token, reason: str = "", revoked_by: Any = None) -> None:
     )
 
 
-def _forget(key: str) -> None:
-    write(get_cache(), key, None, 1)
-    if transaction.get_connection().in_atomic_block:
-        # Clear again after commit: a reader may have refilled the key from the old,
-        # still-committed row between our delete and the commit.
-        transaction.on_commit(lambda: write(get_cache(), key, None, 1))
+def _forget_after_commit(names: list[str], alias: str) -> None:
+    # A reader may refill an entry from the old row between the delete and the commit; the
+    # write after the commit clears it again and moves the generation past such fills.
+    cachestate.forget(names)
+    if transaction.get_connection(alias).in_atomic_block:
+        transaction.on_commit(lambda: cachestate.forget(names), using=alias)
 
 
 def unrevoke_token(jti: str) -> int:
     """Delete the revocation of ``jti`` and clear its cache entry; return rows deleted."""
-    deleted, _ = RevokedToken.objects.filter(jti=jti).delete()
-    _forget(token_key(jti))
+    alias = router.db_for_write(RevokedToken)
+    deleted, _ = RevokedToken.objects.using(alias).filter(jti=jti).delete()
+    _forget_after_commit([token_key(jti)], alias)
     logger.info("token un-revoked jti=%s", jti)
     return deleted
 
@@ -236,16 +314,28 @@ def unrevoke_token(jti: str) -> int:
 def revoke_sessions(sids: Iterable[str], reason: str = "", revoked_by: Any = None) -> int:
     """Revoke the sessions ``sids`` with every token they hold; return how many were live."""
     sids = list(sids)
-    rows = list(
-        TokenSession.objects.filter(sid__in=sids).values_list("sid", "user_id", "revoked_at")
-    )
-    live = [(sid, user_id) for sid, user_id, revoked_at in rows if revoked_at is None]
-    TokenSession.objects.filter(sid__in=sids, revoked_at__isnull=True).update(
-        revoked_at=now(), revoke_reason=reason[:200]
-    )
-    cache = get_cache()
-    for sid, user_id, _revoked_at in rows:
-        write(cache, session_key(sid, user_id), DEAD, conf.refresh_lifetime)
+    alias = router.db_for_write(TokenSession)
+    sessions = TokenSession.objects.using(alias)
+    rows = list(sessions.filter(sid__in=sids).values_list("sid", "user_id", "expires_at"))
+    if not rows:
+        return 0
+    entries = {
+        session_key(sid, user_id): (DEAD, _ttl_until(expires_at))
+        for sid, user_id, expires_at in rows
+    }
+
+    def write_rows() -> list[tuple[str, Any]]:
+        live = list(
+            sessions.select_for_update()
+            .filter(sid__in=sids, revoked_at__isnull=True)
+            .values_list("sid", "user_id")
+        )
+        sessions.filter(sid__in=[sid for sid, _ in live]).update(
+            revoked_at=now(), revoke_reason=reason[:200]
+        )
+        return live
+
+    live = _in_force(alias, entries, f"{len(rows)} sessions", write_rows)
     for sid, user_id in live:
         logger.info("session revoked sid=%s user=%s reason=%s", sid, user_id, reason)
         signals.session_revoked.send(
@@ -259,10 +349,10 @@ def revoke_session(sid: str, reason: str = "", revoked_by: Any = None) -> bool:
     return revoke_sessions([sid], reason, revoked_by) > 0
 
 
-def _new_cutoff(user_id: Any) -> datetime:
+def _new_cutoff(user_id: Any, alias: str) -> datetime:
     # Cover every session that exists now even when another server's clock runs ahead, or
     # when a login fell in the same clock tick: a cutoff equal to a start would spare it.
-    rows = TokenSession.objects.filter(user_id=user_id)
+    rows = TokenSession.objects.using(alias).filter(user_id=user_id)
     newest: datetime | None = rows.aggregate(newest=Max("created_at"))["newest"]
     moment = now()
     if newest is not None and newest >= moment:
@@ -270,15 +360,25 @@ def _new_cutoff(user_id: Any) -> datetime:
     return moment
 
 
+def _cutoff_entries(user_id: Any, cutoff: datetime) -> Entries:
+    # A cutoff entry is "alive" for the sessions started after it, so it lives no longer than
+    # a fill (see cachestate.recently_revoked); the cached user object is stale now.
+    window = int(conf.NEGATIVE_CACHE_TIMEOUT)
+    return {cutoff_key(user_id): (micros(cutoff), window), user_key(user_id): (None, 1)}
+
+
 def revoke_user(user_id: Any, reason: str = "", revoked_by: Any = None) -> datetime:
     """Revoke every token ``user_id`` holds now, by moving the user's cutoff past them."""
     user_id = _pk(user_id)
-    cutoff = _new_cutoff(user_id)
-    UserCutoff.objects.update_or_create(
-        user_id=user_id, defaults={"cutoff": cutoff, "reason": reason[:200]}
-    )
-    write(get_cache(), cutoff_key(user_id), micros(cutoff), conf.refresh_lifetime)
-    _forget(user_key(user_id))
+    alias = router.db_for_write(UserCutoff)
+    cutoff = _new_cutoff(user_id, alias)
+
+    def write_rows() -> None:
+        UserCutoff.objects.using(alias).update_or_create(
+            user_id=user_id, defaults={"cutoff": cutoff, "reason": reason[:200]}
+        )
+
+    _in_force(alias, _cutoff_entries(user_id, cutoff), f"the tokens of user={user_id}", write_rows)
     _announce_cutoff(user_id, cutoff, reason, revoked_by)
     return cutoff
 
@@ -293,15 +393,19 @@ def _announce_cutoff(user_id: Any, cutoff: datetime, reason: str, revoked_by: An
 def forget_user(user_id: Any) -> None:
     """Drop a cached user object after the user changed."""
     if conf.USER_CACHE:
-        _forget(user_key(user_id))
+        _forget_after_commit([user_key(user_id)], router.db_for_write(get_user_model()))
 
 
 def revoke_deleted_user(user_id: Any) -> None:
-    """Kill the cached state of a deleted user, whose rows the database already dropped."""
-    # The sessions and cutoff rows went with the user (CASCADE), so a cache miss already reads
-    # "dead"; cached "live" session entries are overruled by a cutoff kept in the cache alone,
-    # one tick past now so that a session started in this very tick is covered too.
-    cutoff = now() + _MICROSECOND
-    write(get_cache(), cutoff_key(user_id), micros(cutoff), conf.refresh_lifetime)
-    _forget(user_key(user_id))
-    _announce_cutoff(user_id, cutoff, "user deleted", None)
+    """Kill every token of a user being deleted, durably: the user's own rows go with it."""
+    # The sessions and the cutoff row go with the user (CASCADE), so a cache miss already reads
+    # "dead". The DeletedUser row lets a cache repair (after a restart or failover) overrule
+    # alive entries cached before; its time, one tick past now, covers a login in this tick.
+    moment = now() + _MICROSECOND
+    alias = router.db_for_write(DeletedUser)
+
+    def write_rows() -> None:
+        DeletedUser.objects.using(alias).create(user_id=str(user_id), deleted_at=moment)
+
+    _in_force(alias, _cutoff_entries(user_id, moment), f"deleted user={user_id}", write_rows)
+    _announce_cutoff(user_id, moment, "user deleted", None)

@@ -9,14 +9,13 @@ the whole family is revoked (RFC 9700 §4.14.2), unless it arrives inside the op
 
 from __future__ import annotations
 
-import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
 
-from django.db import DatabaseError, transaction
+from django.db import router, transaction
 from django.utils.translation import gettext_lazy as _
 
-from . import cachestate, revocation
+from . import revocation
 from .conf import conf
 from .exceptions import TokenError, TokenReused, TokenRevoked
 from .models import TokenSession
@@ -58,7 +57,7 @@ def rotate(refresh: Token) -> TokenPair:
     # One transaction for everything the rotation reads and writes: the revocation check (a
     # fresh refresh jti is never cached yet, so it reads the database), the user, and the
     # compare-and-set UPDATE.
-    with transaction.atomic():
+    with transaction.atomic(using=router.db_for_write(TokenSession)):
         revocation.check(refresh)
         user = _active_user(refresh)
         pair = issue_pair(user, refresh.sid)
@@ -102,23 +101,12 @@ def end(token: Token, reason: str = "logout") -> None:
     """End the session ``token`` belongs to, revoking ``token`` itself too.
 
     Both rows are written in one transaction: a failure (a dropped connection, say) leaves
-    neither, never a revoked token in a session that lives on.
+    neither, never a revoked token in a session that lives on. Their tombstones reach the
+    cache only once that transaction has committed.
     """
-    try:
-        with transaction.atomic():
-            revocation.revoke(token, reason=reason)
-            revocation.revoke_session(token.sid, reason=reason)
-    except DatabaseError:
-        # The revocations wrote the cache before the rollback; drop those entries so the
-        # cache agrees with the database again and a retried logout ends the session for real
-        # (a cached "revoked" access token would make the retry a no-op).
-        cache = cachestate.get_cache()
-        if cache is not None:
-            with contextlib.suppress(Exception):
-                cache.delete_many(
-                    [cachestate.token_key(token.jti), cachestate.session_key(token.sid, token.sub)]
-                )
-        raise
+    with transaction.atomic(using=router.db_for_write(TokenSession)):
+        revocation.revoke(token, reason=reason)
+        revocation.revoke_session(token.sid, reason=reason)
 
 
 def for_user(user: Any) -> Any:

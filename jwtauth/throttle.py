@@ -1,12 +1,25 @@
-"""Throttle failed logins per username and per client IP through the cache."""
+"""Throttle logins per username and per client network, counting each attempt before its hash.
+
+A check-then-count throttle can be raced: concurrent guesses all pass the check while the
+first hashes are still running. Here every attempt takes a slot first, with one atomic
+increment per key, and is refused when it takes one past the limit, so however concurrent the
+guesses, no more than the limit are ever checked against a password hash in one window. A
+successful login gives its network slot back and forgets the username's failures.
+
+The counters live in the shared cache behind the same breaker as revocation lookups: while the
+cache is failing, logins are not throttled (rather than each one waiting for socket timeouts).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
+from dataclasses import dataclass, field
 
 from django.core.cache import BaseCache, caches
 
+from .cachestate import gate
 from .conf import conf
 from .exceptions import Throttled
 
@@ -19,35 +32,74 @@ def _username_key(username: str) -> str:
     return f"jwtauth:lf:u:{digest}"
 
 
+def client_network(ip: str) -> str:
+    """Return the network one client controls: the IPv4 address, or its IPv6 /64 by default.
+
+    One IPv6 host usually holds a whole /64 (RFC 4291 §2.5.1 interface identifiers, and
+    RFC 8981 temporary addresses rotate inside it), so counting per /128 would let one client
+    spread its guesses over 2**64 keys.
+    """
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        if mapped is None:
+            prefix = int(conf.LOGIN_IPV6_PREFIX)
+            return str(ipaddress.IPv6Network((address, prefix), strict=False))
+        address = mapped
+    return str(address)
+
+
 def _ip_key(ip: str) -> str:
-    return f"jwtauth:lf:ip:{ip}"
+    return f"jwtauth:lf:ip:{client_network(ip)}"
 
 
-def _keys(username: str, ip: str | None) -> list[tuple[str, int]]:
-    keys = [(_username_key(username), int(conf.LOGIN_FAILURE_LIMIT))]
-    if ip:
-        keys.append((_ip_key(ip), int(conf.LOGIN_IP_FAILURE_LIMIT)))
-    return keys
+@dataclass
+class Attempt:
+    """One login attempt's slots; give them back with :meth:`succeeded`."""
+
+    username_key: str
+    ip_key: str | None
+    taken: list[str] = field(default_factory=list)
+
+    def succeeded(self) -> None:
+        """Forget the username's failures and give the network's slot back."""
+        if not self.taken:
+            return
+        try:
+            cache = _cache()
+            if self.username_key in self.taken:
+                cache.delete(self.username_key)
+            if self.ip_key in self.taken:
+                cache.decr(self.ip_key)
+        except ValueError:
+            pass  # the window ended meanwhile: nothing left to give back
+        except Exception as e:
+            _unavailable(e)
 
 
-def check(username: str, ip: str | None) -> None:
-    """Raise :class:`Throttled` when the username or the IP has failed too often."""
-    keys = _keys(username, ip)
-    cache = caches[conf.CACHE]
-    try:
-        counts = cache.get_many([key for key, _ in keys])
-    except Exception as e:
-        logger.warning("login throttle unavailable (%s)", e.__class__.__name__)
-        return
-    for key, limit in keys:
-        if limit and int(counts.get(key) or 0) >= limit:
-            raise Throttled(retry_after=_seconds_left(cache, key))
+def _cache() -> BaseCache:
+    return caches[conf.CACHE]
 
 
-def _seconds_left(cache: BaseCache, key: str) -> int:
+def _unavailable(error: Exception) -> None:
+    gate.trip(error, "the login throttle")
+
+
+def _take(cache: BaseCache, key: str, window: int) -> int:
+    # add() opens a fixed window once; incr() never extends it. A key that expires between
+    # the two is opened again.
+    for _ in range(2):
+        cache.add(key, 0, window)
+        try:
+            return int(cache.incr(key))
+        except ValueError:
+            continue
+    return int(cache.incr(key))
+
+
+def _seconds_left(cache: BaseCache, key: str, window: int) -> int:
     # The window is fixed, so the key's TTL is the honest Retry-After (RFC 9110 §10.2.3);
     # caches that cannot tell (LocMem) get the whole window, an upper bound.
-    window = int(conf.LOGIN_FAILURE_WINDOW)
     ttl = getattr(cache, "ttl", None)  # django-redis
     if ttl is None:
         return window
@@ -58,22 +110,25 @@ def _seconds_left(cache: BaseCache, key: str) -> int:
     return left if isinstance(left, int) and 0 < left <= window else window
 
 
-def failed(username: str, ip: str | None) -> None:
-    """Count one failed login for the username and the IP."""
-    cache = caches[conf.CACHE]
+def reserve(username: str, ip: str | None) -> Attempt:
+    """Count one attempt for the username and the client's network; raise :class:`Throttled`."""
+    attempt = Attempt(_username_key(username), _ip_key(ip) if ip else None)
+    if gate.bypassing():
+        return attempt
     window = int(conf.LOGIN_FAILURE_WINDOW)
-    try:
-        for key, _ in _keys(username, ip):
-            # add() opens the window once; incr() never extends it (a fixed window).
-            cache.add(key, 0, window)
-            cache.incr(key)
-    except Exception as e:
-        logger.warning("login throttle unavailable (%s)", e.__class__.__name__)
-
-
-def succeeded(username: str) -> None:
-    """Forget the username's failures after a successful login."""
-    try:
-        caches[conf.CACHE].delete(_username_key(username))
-    except Exception as e:
-        logger.warning("login throttle unavailable (%s)", e.__class__.__name__)
+    limits = [(attempt.username_key, int(conf.LOGIN_FAILURE_LIMIT))]
+    if attempt.ip_key is not None:
+        limits.append((attempt.ip_key, int(conf.LOGIN_IP_FAILURE_LIMIT)))
+    cache = _cache()
+    for key, limit in limits:
+        if not limit:
+            continue
+        try:
+            taken = _take(cache, key, window)
+        except Exception as e:
+            _unavailable(e)
+            return attempt
+        attempt.taken.append(key)
+        if taken > limit:
+            raise Throttled(retry_after=_seconds_left(cache, key, window))
+    return attempt

@@ -146,14 +146,13 @@ def login(request: HttpRequest) -> HttpResponseBase:
     if use_cookies:
         enforce_csrf(request)
     ip = client_ip(request)
-    throttle.check(username, ip)
+    attempt = throttle.reserve(username, ip)  # counted before the hash: no race past the limit
     # Django's ModelBackend hashes a dummy password for unknown users, so a wrong username
     # and a wrong password take about the same time.
     user = authenticate(request, username=username, password=password)
     if user is None or not getattr(user, "is_active", True):
-        throttle.failed(username, ip)
         raise InvalidCredentials()
-    throttle.succeeded(username)
+    attempt.succeeded()
     pair = sessions.start(user, user_agent=user_agent(request), ip_address=ip)
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     return _token_response(pair, use_cookies)

@@ -105,11 +105,19 @@ class Database:
 
 
 class RedisServer:
-    """A redis-server of the run's own on a free port, without persistence."""
+    """A redis-server of the run's own on a free port, without persistence unless asked.
 
-    def __init__(self, workdir: Path) -> None:
+    ``persist`` is ``"rdb"`` (snapshots taken with SAVE, loaded at start), ``"aof"`` (an
+    append-only file, fsynced every second) or ``None``; ``extra`` adds command-line options.
+    """
+
+    def __init__(
+        self, workdir: Path, persist: str | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         self.port = free_port()
         self.dir = workdir
+        self.persist = persist
+        self.extra = extra
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -127,15 +135,20 @@ class RedisServer:
         except redis.RedisError:
             return False
 
+    def _persistence(self) -> tuple[str, ...]:
+        if self.persist == "aof":
+            return ("--save", "", "--appendonly", "yes", "--appendfsync", "everysec")
+        return ("--save", "", "--appendonly", "no")
+
     def start(self) -> None:
-        """Start the server (again, on the same port) and wait until it answers."""
+        """Start the server (again, on the same port, with its files) and wait until it answers."""
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is required")
         self.process = subprocess.Popen(
             [
                 *(binary, "--port", str(self.port), "--bind", "127.0.0.1"),
-                *("--save", "", "--appendonly", "no", "--dir", str(self.dir)),
+                *(*self._persistence(), "--dir", str(self.dir), *self.extra),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -143,7 +156,7 @@ class RedisServer:
         wait_until(self._answers, "redis-server to answer")
 
     def stop(self) -> None:
-        """Kill the server, as a crash would."""
+        """Kill the server (SIGKILL, no shutdown save), as a crash would."""
         if self.process is not None:
             self.process.kill()
             self.process.wait()
@@ -163,6 +176,154 @@ class RedisServer:
         """Return how many times ``command`` ran since the server started (INFO commandstats)."""
         stats = self.client().info("commandstats")
         return int(stats.get(f"cmdstat_{command.lower()}", {}).get("calls", 0))
+
+    def run_id(self) -> str:
+        """Return the server's run_id (new at every start)."""
+        return str(self.client().info("server")["run_id"])
+
+
+class Sentinels:
+    """A Redis Sentinel set on loopback: a master, a replica and three sentinels.
+
+    Failovers are fast (a master is down after ``down_after_ms``) so a test can wait for one.
+    """
+
+    NAME = "jwtauth"
+
+    def __init__(self, workdir: Path, down_after_ms: int = 1000) -> None:
+        self.workdir = workdir
+        self.down_after_ms = down_after_ms
+        self.nodes = [self._node("master")]
+        master = self.nodes[0]
+        self.nodes.append(self._node("replica", ("--replicaof", "127.0.0.1", str(master.port))))
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    def _node(self, name: str, extra: tuple[str, ...] = ()) -> RedisServer:
+        directory = self.workdir / name
+        directory.mkdir(exist_ok=True)
+        return RedisServer(directory, extra=extra)
+
+    @property
+    def addresses(self) -> str:
+        """Return the sentinels as ``host:port,host:port,...`` (REDIS_SENTINELS)."""
+        return ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports)
+
+    def start(self) -> None:
+        """Start both data nodes and the sentinels; wait until they see the replica."""
+        for node in self.nodes:
+            node.start()
+        binary = shutil.which("redis-server")
+        assert binary is not None
+        master = self.nodes[0]
+        for port in self.sentinel_ports:
+            config = self.workdir / f"sentinel-{port}.conf"
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+                f"sentinel monitor {self.NAME} 127.0.0.1 {master.port} 2\n"
+                f"sentinel down-after-milliseconds {self.NAME} {self.down_after_ms}\n"
+                f"sentinel failover-timeout {self.NAME} 10000\n"
+                f"sentinel parallel-syncs {self.NAME} 1\n"
+            )
+            self.sentinels.append(
+                subprocess.Popen(
+                    [binary, str(config), "--sentinel"],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
+        wait_until(self._replica_known, "the sentinels to discover the replica", timeout=60)
+
+    def _sentinel(self, port: int) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
+
+    def _replica_known(self) -> bool:
+        try:
+            return all(
+                len(self._sentinel(port).sentinel_slaves(self.NAME)) == 1
+                and self._sentinel(port).sentinel_master(self.NAME)["num-other-sentinels"] == 2
+                for port in self.sentinel_ports
+            )
+        except redis.RedisError:
+            return False
+
+    def master_port(self) -> int | None:
+        """Return the port the sentinels name as master now (``None`` if none answers)."""
+        for port in self.sentinel_ports:
+            try:
+                _, master = self._sentinel(port).sentinel_get_master_addr_by_name(self.NAME)
+                return int(master)
+            except (redis.RedisError, TypeError):
+                continue
+        return None
+
+    def node(self, port: int) -> RedisServer:
+        """Return the data node listening on ``port``."""
+        return next(node for node in self.nodes if node.port == port)
+
+    def stop(self) -> None:
+        """Stop the sentinels and both data nodes."""
+        for process in self.sentinels:
+            process.kill()
+            process.wait()
+        self.sentinels = []
+        for node in self.nodes:
+            node.stop()
+
+
+class Proxy:
+    """A TCP forwarder to a Redis, so one app server's link to it can be cut and healed."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.target_port = target_port
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Return the Redis URL through the proxy."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        """Start forwarding and wait until a PING goes through."""
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "loadtest.proxy",
+                str(self.port),
+                "127.0.0.1",
+                str(self.target_port),
+            ],
+            cwd=ROOT,
+        )
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1)
+        wait_until(lambda: _pings(client), "the proxy to forward")
+
+    def cut(self) -> None:
+        """Freeze every connection through the proxy: no error, no answer (a partition)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def heal(self) -> None:
+        """Let traffic through again."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        """Stop forwarding."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
 
 
 class Server:

@@ -112,22 +112,53 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 
 REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
+# Redis Sentinel (high availability): the sentinels, and the name of the master they watch.
+REDIS_SENTINELS = env.list("REDIS_SENTINELS", default=[])
+REDIS_SENTINEL_MASTER = env.str("REDIS_SENTINEL_MASTER", default="")
+# Short timeouts: with Redis down, a request must not hang on a connect; jwtauth then reads
+# the database (see JWTAUTH_CACHE_RETRY_AFTER).
+REDIS_OPTIONS: dict[str, object] = {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25}
+
+
+def _sentinel(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+if REDIS_SENTINELS:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            # django-redis reads the master's name from the URL's host part.
+            "LOCATION": f"redis://{REDIS_SENTINEL_MASTER}/{env.int('REDIS_DB', default=0)}",
+            "KEY_PREFIX": env.str("REDIS_KEY_PREFIX", default="demo"),
+            "OPTIONS": {
+                **REDIS_OPTIONS,
+                "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                "SENTINELS": [_sentinel(address) for address in REDIS_SENTINELS],
+                "SENTINEL_KWARGS": {"socket_timeout": 0.25, "socket_connect_timeout": 0.25},
+            },
+        }
+    }
+elif REDIS_URL:
     CACHES = {
         "default": {
             "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env.str("REDIS_KEY_PREFIX", default="demo"),
-            "OPTIONS": {
-                # Short timeouts: with Redis down, a request must not hang on a connect; jwtauth
-                # then reads the database (see JWTAUTH_CACHE_RETRY_AFTER).
-                "SOCKET_CONNECT_TIMEOUT": 0.25,
-                "SOCKET_TIMEOUT": 0.25,
-            },
+            "OPTIONS": REDIS_OPTIONS,
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# A read replica: Django reads through it, jwtauth reads revocation state from the primary.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL)
+    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
+    DATABASE_ROUTERS = ["project.routers.ReplicaRouter"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -164,6 +195,8 @@ JWTAUTH_LEEWAY = env.int("JWT_LEEWAY_SECONDS", default=0)
 JWTAUTH_COOKIES = env.bool("JWT_COOKIES", default=True)
 JWTAUTH_USER_CACHE = env.bool("JWT_USER_CACHE", default=False)
 JWTAUTH_CACHE_RETRY_AFTER = env.float("JWT_CACHE_RETRY_AFTER", default=5.0)
+# Replicas that must acknowledge a revocation's cache write (unset: 1 under Sentinel, else 0).
+JWTAUTH_CACHE_MIN_REPLICAS = env.int("JWT_CACHE_MIN_REPLICAS", default=None)
 
 # HTTPS: one switch (DJANGO_HTTPS) turns all of these on together.
 SECURE_SSL_REDIRECT = HTTPS

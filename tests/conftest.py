@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
 from django.core.cache import cache
 
-from jwtauth import revocation, sessions
+from jwtauth import cachestate, sessions
 from jwtauth.conf import forget_derived
 from loadtest.stack import RedisServer as PrivateRedis
 from loadtest.stack import free_port  # noqa: F401 - re-exported for the tests
@@ -49,9 +49,9 @@ def pytest_configure(config: Any) -> None:
 def _isolate() -> Iterator[None]:
     """Give every test a clean cache (our prefix only), circuit breaker and derived state."""
     forget_derived()
-    revocation.gate.reset()
+    cachestate.reset()
     yield
-    revocation.gate.reset()
+    cachestate.reset()
     forget_derived()
     if settings.REDIS_URL:
         cache.delete_pattern("*")  # type: ignore[attr-defined]

@@ -1,22 +1,41 @@
-"""The cache's side of revocation: key names, the gate around a failing cache."""
+"""The cache's side of revocation against a private redis-server: the state key, validation on
+every (re)connect, repair, conditional fills and writes that Redis refuses, loses or replays.
+"""
 
 from __future__ import annotations
 
 import logging
+import shutil
+import subprocess
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from django.core.cache import caches
 
-from jwtauth import cachestate
-from jwtauth.cachestate import cutoff_key, gate, micros, session_key, token_key, user_key
+from jwtauth import cachestate, revocation, sessions
+from jwtauth.cachestate import (
+    STATE_KEY,
+    CacheWriteFailed,
+    cutoff_key,
+    gate,
+    micros,
+    session_key,
+    token_key,
+    user_key,
+)
+from jwtauth.exceptions import RevocationUnavailable
+from loadtest.stack import free_port, wait_until
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 
 def test_key_helpers_name_distinct_keys_under_one_prefix() -> None:
-    keys = {token_key("a"), session_key("a", "a"), cutoff_key("a"), user_key("a")}
-    assert len(keys) == 4
+    keys = {token_key("a"), session_key("a", "a"), cutoff_key("a"), user_key("a"), STATE_KEY}
+    assert len(keys) == 5
     assert all(key.startswith("jwtauth:") for key in keys)
 
 
@@ -28,10 +47,19 @@ def test_micros_counts_from_the_epoch() -> None:
     assert micros(datetime(1970, 1, 1, 0, 0, 1, 5, tzinfo=UTC)) == 1_000_005
 
 
-def test_a_per_process_cache_is_never_handed_out(settings: Any) -> None:
-    settings.CACHES = LOCMEM
-    assert cachestate.shared_alias() is None
-    assert cachestate.get_cache() is None
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+        "django.core.cache.backends.redis.RedisCache",  # Django's own: no public raw client
+    ],
+)
+def test_only_django_redis_caches_hold_revocation_state(settings: Any, backend: str) -> None:
+    settings.CACHES = {"default": {"BACKEND": backend, "LOCATION": "redis://127.0.0.1:1/0"}}
+    assert cachestate.store() is None
+    assert cachestate.read([token_key("x")]) is None
+    cachestate.write({token_key("x"): (1, 10)})  # nothing to write to: the database is all
 
 
 def test_a_trip_bypasses_the_cache_for_the_retry_delay(settings: Any, caplog: Any) -> None:
@@ -49,11 +77,338 @@ def test_a_trip_bypasses_the_cache_for_the_retry_delay(settings: Any, caplog: An
 @pytest.mark.parametrize("setting", ["CACHES", "JWTAUTH_CACHE"])
 def test_changing_the_cache_forgets_its_failures(settings: Any, setting: str) -> None:
     gate.trip(ConnectionError("down"), "a test")
-    gate.queue(token_key("x"), 1)
     assert gate.bypassing()
     if setting == "CACHES":
         settings.CACHES = LOCMEM
     else:
         settings.JWTAUTH_CACHE = "default"
     assert not gate.bypassing()
-    assert gate.pending == {}
+
+
+# A private Redis -------------------------------------------------------------------------
+
+
+class Redis:
+    """A redis-server of this test's own, with persistence when asked for, to break at will."""
+
+    def __init__(self, workdir: Path, *args: str) -> None:
+        self.port = free_port()
+        self.dir = workdir
+        self.args = args
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary is not None, "redis-server is required"
+        self.process = subprocess.Popen(
+            [
+                *(binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)),
+                *(self.args or ("--save", "", "--appendonly", "no")),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_until(self._answers, "redis-server to answer")
+
+    def _answers(self) -> bool:
+        try:
+            return bool(self.client().ping())
+        except redis.RedisError:
+            return False
+
+    def crash(self) -> None:
+        """Kill the server with SIGKILL: no shutdown save, as a crash or an OOM kill."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+        self.process = None
+
+    def run_id(self) -> bytes:
+        return str(self.client().info("server")["run_id"]).encode()
+
+    def state(self) -> bytes | None:
+        keys = self.client().keys(f"*{STATE_KEY}")
+        return self.client().get(keys[0]) if keys else None
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Redis]:
+    """A private Redis, not persisted."""
+    own = Redis(tmp_path)
+    own.start()
+    yield own
+    if own.process is not None:
+        own.crash()
+
+
+def use(settings: Any, server: Redis, **options: Any) -> None:
+    """Make ``server`` the default cache, with the suite's short timeouts."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25, **options},
+        }
+    }
+
+
+def refused(token: Any) -> bool:
+    return revocation.is_revoked(token)
+
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_first_use_claims_the_server_with_its_run_id(settings: Any, server: Redis) -> None:
+    use(settings, server)
+    assert server.state() is None
+    assert cachestate.read([token_key("x")]) is not None
+    state = server.state()
+    assert state is not None
+    assert state.startswith(server.run_id() + b":")
+
+
+def test_a_lookup_distrusts_a_state_that_does_not_name_the_server(
+    settings: Any, server: Redis, pair: Any, django_assert_num_queries: Any
+) -> None:
+    use(settings, server)
+    revocation.check(pair.access_token)
+    with django_assert_num_queries(0):
+        revocation.check(pair.access_token)
+    # Another server's state, as a failover or a restored snapshot would bring.
+    server.client().set(caches["default"].make_key(STATE_KEY), b"0" * 40 + b":g")
+    assert cachestate.read([token_key("x")]) is None, "not trusted on this request"
+    snapshot = cachestate.read([token_key("x")])  # validated (and repaired) on the next
+    assert snapshot is not None
+    assert snapshot.state.startswith(server.run_id() + b":")
+
+
+@pytest.fixture
+def snapshotting(tmp_path: Path) -> Iterator[Redis]:
+    """A private Redis that saves an RDB snapshot on demand and loads it when it starts."""
+    own = Redis(tmp_path, "--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb")
+    own.start()
+    yield own
+    if own.process is not None:
+        own.crash()
+
+
+@pytest.mark.redis
+def test_a_restart_from_an_older_snapshot_brings_back_no_revoked_token(
+    settings: Any, snapshotting: Redis, pair: Any
+) -> None:
+    use(settings, snapshotting)
+    assert not refused(pair.access_token)  # "alive" entries are now in Redis
+    snapshotting.client().save()  # the snapshot a crash will restart from
+    sessions.end(pair.access_token)  # answered success: tombstones in Redis, rows in the DB
+    assert refused(pair.access_token)
+    before = snapshotting.run_id()
+    snapshotting.crash()
+    snapshotting.start()  # loads dump.rdb: the alive entries, not the tombstones
+    assert snapshotting.run_id() != before
+    keys = revocation._Names.of(pair.access_token)
+    assert snapshotting.client().get(caches["default"].make_key(keys.session)) != b"-1"
+    assert refused(pair.access_token), "the restored alive entries must not be trusted"
+    assert refused(pair.access_token)
+
+
+@pytest.mark.redis
+def test_reconnecting_to_a_restarted_server_validates_it_before_trusting_it(
+    settings: Any, snapshotting: Redis, pair: Any, user: Any, django_assert_num_queries: Any
+) -> None:
+    use(settings, snapshotting)
+    other = sessions.start(user)
+    assert not refused(other.access_token)
+    snapshotting.client().save()
+    revocation.revoke_session(other.access_token.sid)
+    snapshotting.crash()
+    snapshotting.start()
+    # The pooled connection is dead; the lookup reconnects, learns the new run_id, repairs.
+    assert refused(other.access_token)
+    assert refused(other.access_token)
+    with django_assert_num_queries(0):
+        assert refused(other.access_token)
+    assert not refused(pair.access_token)
+
+
+@pytest.mark.redis
+def test_a_flushed_cache_is_not_trusted_until_repaired(
+    settings: Any, server: Redis, pair: Any, user: Any
+) -> None:
+    use(settings, server)
+    dead = sessions.start(user)
+    revocation.revoke(dead.access_token)
+    assert not refused(pair.access_token)
+    server.client().flushall()
+    assert cachestate.read([token_key("x")]) is None
+    assert refused(dead.access_token)
+    state = server.state()
+    assert state is not None
+    assert state.startswith(server.run_id() + b":"), "repaired"
+    assert server.client().get(caches["default"].make_key(token_key(dead.access_token.jti)))
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("fault", ["flushall", "flushdb", "evicted"])
+def test_a_fill_from_a_read_older_than_a_revocation_never_lands(
+    settings: Any, server: Redis, pair: Any, monkeypatch: Any, fault: str
+) -> None:
+    use(settings, server)
+    token = pair.access_token
+    cachestate.read([token_key("x")])  # validated
+    read_db = revocation._state_from_db
+    client = server.client()
+
+    def read_then_revoke_and_lose_it(token: Any) -> Any:
+        state = read_db(token)  # the reader saw "alive"...
+        revocation.revoke(token)  # ...a revocation answered success...
+        if fault == "evicted":  # ...and Redis lost its tombstone (LRU, say)
+            client.delete(caches["default"].make_key(token_key(token.jti)))
+        else:
+            getattr(client, fault)()
+        return state
+
+    monkeypatch.setattr(revocation, "_state_from_db", read_then_revoke_and_lose_it)
+    assert not refused(token), "the read happened before the revocation"
+    monkeypatch.undo()
+    alive = client.get(caches["default"].make_key(token_key(token.jti)))
+    assert alive != b"0", "the stale fill must have been refused"
+    assert refused(token)
+
+
+# Writes Redis refuses --------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_out_of_memory_revocations_delete_instead_and_hold(
+    settings: Any, server: Redis, pair: Any, caplog: Any, django_assert_num_queries: Any
+) -> None:
+    use(settings, server)
+    assert not refused(pair.access_token)  # alive entries cached
+    client = server.client()
+    client.config_set("maxmemory-policy", "noeviction")
+    client.config_set("maxmemory", 1)  # every write that needs memory is refused (OOM)
+    caplog.set_level(logging.WARNING, logger="jwtauth")
+    sessions.end(pair.access_token)  # answers success: the alive entries and state are gone
+    assert "deleted instead" in caplog.text
+    assert server.state() is None
+    assert refused(pair.access_token), "read from the database"
+    client.config_set("maxmemory", 0)
+    gate.reset()
+    assert refused(pair.access_token)
+    assert refused(pair.access_token)
+    with django_assert_num_queries(0):
+        assert refused(pair.access_token), "repaired and refilled once memory is back"
+
+
+@pytest.mark.redis
+def test_a_read_only_replica_refuses_the_revocation_loudly(
+    settings: Any, server: Redis, pair: Any, caplog: Any
+) -> None:
+    use(settings, server)
+    assert not refused(pair.access_token)
+    client = server.client()
+    # Demoted during a failover: it keeps serving reads, and refuses writes (READONLY).
+    client.replicaof("127.0.0.1", free_port())
+    caplog.set_level(logging.ERROR, logger="jwtauth")
+    try:
+        with pytest.raises(RevocationUnavailable) as raised:
+            sessions.end(pair.access_token)
+        assert raised.value.code == "revocation_unavailable"
+        assert "revocation refused" in caplog.text
+    finally:
+        client.replicaof("no", "one")
+    assert not refused(pair.access_token), "nothing was revoked: the rows rolled back"
+    gate.reset()
+    sessions.end(pair.access_token)
+    assert refused(pair.access_token)
+
+
+@pytest.mark.redis
+def test_an_unreachable_cache_refuses_the_revocation_and_changes_nothing(
+    settings: Any, server: Redis, pair: Any
+) -> None:
+    use(settings, server)
+    assert not refused(pair.access_token)
+    server.crash()
+    with pytest.raises(RevocationUnavailable):
+        revocation.revoke_session(pair.access_token.sid)
+    from jwtauth.models import TokenSession
+
+    assert TokenSession.objects.get(sid=pair.access_token.sid).revoked_at is None
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_cache_lost_between_the_commit_and_the_second_write_is_reported(
+    settings: Any, server: Redis, pair: Any, caplog: Any
+) -> None:
+    from django.db import transaction
+
+    use(settings, server)
+    assert not refused(pair.access_token)
+    caplog.set_level(logging.ERROR, logger="jwtauth")
+
+    def revoke_then_lose_the_cache() -> None:
+        with transaction.atomic():
+            revocation.revoke_session(pair.access_token.sid)  # the first write lands
+            server.crash()  # before the commit's write
+
+    with pytest.raises(RevocationUnavailable) as raised:
+        revoke_then_lose_the_cache()
+    assert raised.value.detail == RevocationUnavailable.unconfirmed
+    assert "not confirmed in the cache" in caplog.text
+    assert refused(pair.access_token), "recorded: the database refuses it"
+
+
+@pytest.mark.redis
+def test_a_revocation_waits_for_the_replicas_it_is_told_to(
+    settings: Any, server: Redis, tmp_path: Path, pair: Any, user: Any
+) -> None:
+    use(settings, server)
+    settings.JWTAUTH_CACHE_MIN_REPLICAS = 1
+    with pytest.raises(RevocationUnavailable):  # no replica acknowledges
+        revocation.revoke(pair.access_token)
+    assert not refused(pair.access_token)
+    replica_dir = tmp_path / "replica"
+    replica_dir.mkdir()
+    replica = Redis(
+        replica_dir,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--replicaof",
+        "127.0.0.1",
+        str(server.port),
+    )
+    replica.start()
+    try:
+        wait_until(
+            lambda: replica.client().info("replication").get("master_link_status") == "up",
+            "the replica to sync",
+        )
+        revocation.revoke(pair.access_token)  # acknowledged by the replica (WAIT)
+        key = caches["default"].make_key(token_key(pair.access_token.jti))
+        assert replica.client().get(key) == b"1"
+    finally:
+        replica.crash()
+
+
+def test_a_failed_write_is_a_cache_write_failure(settings: Any) -> None:
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+        }
+    }
+    with pytest.raises(CacheWriteFailed):
+        cachestate.write({token_key("x"): (1, 10)})

@@ -29,7 +29,7 @@ from django.test import Client
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from jwtauth import revocation, sessions, tokens
+from jwtauth import cachestate, sessions, tokens
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
 from tests.conftest import PASSWORD
 from tests.security.strategies import (
@@ -97,7 +97,7 @@ def _rows() -> tuple[list[Any], ...]:
 
 
 def _forget_cache() -> None:
-    revocation.gate.reset()
+    cachestate.reset()
     if settings.REDIS_URL:
         cache.delete_pattern("*")  # type: ignore[attr-defined]  # our KEY_PREFIX only
     else:
