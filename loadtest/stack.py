@@ -155,6 +155,11 @@ class RedisServer:
         )
         wait_until(self._answers, "redis-server to answer")
 
+    def start_as_replica_of(self, port: int) -> None:
+        """Start the server again as a replica of the one on ``port`` (a master rejoining)."""
+        self.extra = (*self.extra, "--replicaof", "127.0.0.1", str(port))
+        self.start()
+
     def stop(self) -> None:
         """Kill the server (SIGKILL, no shutdown save), as a crash would."""
         if self.process is not None:
@@ -329,11 +334,14 @@ def _pings(client: redis.Redis) -> bool:
 class Server:
     """One gunicorn instance of the demo site on a free loopback port."""
 
-    def __init__(self, env: dict[str, str], workers: int, log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], workers: int, log: Path, args: tuple[str, ...] = ()
+    ) -> None:
         self.env = env
         self.workers = workers
         self.port = free_port()
         self.log = log
+        self.args = args
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -360,6 +368,7 @@ class Server:
                 *(sys.executable, "-m", "gunicorn", "project.wsgi"),
                 *("--bind", f"127.0.0.1:{self.port}", "--workers", str(self.workers)),
                 *("--worker-class", "sync", "--error-logfile", str(self.log)),
+                *self.args,
             ],
             cwd=ROOT,
             env=self.env,
@@ -387,6 +396,22 @@ class Server:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def kill_workers(self) -> int:
+        """SIGKILL every worker (the master forks new ones); return how many were killed."""
+        assert self.process is not None
+        master = self.process.pid
+        killed = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # exited meanwhile
+            if int(fields[1]) == master:  # the parent pid
+                os.kill(int(stat.parent.name), signal.SIGKILL)
+                killed += 1
+        wait_until(self._answers, f"gunicorn on port {self.port} to fork new workers")
+        return killed
 
     def tracebacks(self) -> str:
         """Return the tracebacks gunicorn logged (none is the expected answer)."""
@@ -469,10 +494,14 @@ class Stack:
 
     def manage(self, *args: str) -> str:
         """Run ``manage.py`` against the stack's database and Redis; return its output."""
+        return self.manage_on(self.db.url, *args)
+
+    def manage_on(self, database_url: str, *args: str) -> str:
+        """Run ``manage.py`` against ``database_url`` and the stack's Redis."""
         done = subprocess.run(
             [sys.executable, "manage.py", *args],
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, "DATABASE_URL": database_url},
             capture_output=True,
             text=True,
             check=False,

@@ -5,15 +5,12 @@ every (re)connect, repair, conditional fills and writes that Redis refuses, lose
 from __future__ import annotations
 
 import logging
-import shutil
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from django.core.cache import caches
 
 from jwtauth import cachestate, revocation, sessions
@@ -28,7 +25,7 @@ from jwtauth.cachestate import (
     user_key,
 )
 from jwtauth.exceptions import RevocationUnavailable
-from loadtest.stack import free_port, wait_until
+from loadtest.stack import RedisServer, free_port, wait_until
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -88,67 +85,27 @@ def test_changing_the_cache_forgets_its_failures(settings: Any, setting: str) ->
 # A private Redis -------------------------------------------------------------------------
 
 
-class Redis:
-    """A redis-server of this test's own, with persistence when asked for, to break at will."""
+def state_of(server: RedisServer) -> bytes | None:
+    """Return the state key's value on ``server`` (whatever the key prefix)."""
+    client = server.client()
+    keys = client.keys(f"*{STATE_KEY}")
+    return client.get(keys[0]) if keys else None
 
-    def __init__(self, workdir: Path, *args: str) -> None:
-        self.port = free_port()
-        self.dir = workdir
-        self.args = args
-        self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, socket_timeout=5)
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary is not None, "redis-server is required"
-        self.process = subprocess.Popen(
-            [
-                *(binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir)),
-                *(self.args or ("--save", "", "--appendonly", "no")),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        wait_until(self._answers, "redis-server to answer")
-
-    def _answers(self) -> bool:
-        try:
-            return bool(self.client().ping())
-        except redis.RedisError:
-            return False
-
-    def crash(self) -> None:
-        """Kill the server with SIGKILL: no shutdown save, as a crash or an OOM kill."""
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait()
-        self.process = None
-
-    def run_id(self) -> bytes:
-        return str(self.client().info("server")["run_id"]).encode()
-
-    def state(self) -> bytes | None:
-        keys = self.client().keys(f"*{STATE_KEY}")
-        return self.client().get(keys[0]) if keys else None
+def run_id_of(server: RedisServer) -> bytes:
+    return run_id_of(server).encode()
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Redis]:
-    """A private Redis, not persisted."""
-    own = Redis(tmp_path)
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis: SAVE writes a snapshot that the next start() loads."""
+    own = RedisServer(tmp_path, persist="rdb")
     own.start()
     yield own
-    if own.process is not None:
-        own.crash()
+    own.stop()
 
 
-def use(settings: Any, server: Redis, **options: Any) -> None:
+def use(settings: Any, server: RedisServer, **options: Any) -> None:
     """Make ``server`` the default cache, with the suite's short timeouts."""
     settings.CACHES = {
         "default": {
@@ -166,17 +123,17 @@ def refused(token: Any) -> bool:
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_first_use_claims_the_server_with_its_run_id(settings: Any, server: Redis) -> None:
+def test_first_use_claims_the_server_with_its_run_id(settings: Any, server: RedisServer) -> None:
     use(settings, server)
-    assert server.state() is None
+    assert state_of(server) is None
     assert cachestate.read([token_key("x")]) is not None
-    state = server.state()
+    state = state_of(server)
     assert state is not None
-    assert state.startswith(server.run_id() + b":")
+    assert state.startswith(run_id_of(server) + b":")
 
 
 def test_a_lookup_distrusts_a_state_that_does_not_name_the_server(
-    settings: Any, server: Redis, pair: Any, django_assert_num_queries: Any
+    settings: Any, server: RedisServer, pair: Any, django_assert_num_queries: Any
 ) -> None:
     use(settings, server)
     revocation.check(pair.access_token)
@@ -187,49 +144,39 @@ def test_a_lookup_distrusts_a_state_that_does_not_name_the_server(
     assert cachestate.read([token_key("x")]) is None, "not trusted on this request"
     snapshot = cachestate.read([token_key("x")])  # validated (and repaired) on the next
     assert snapshot is not None
-    assert snapshot.state.startswith(server.run_id() + b":")
-
-
-@pytest.fixture
-def snapshotting(tmp_path: Path) -> Iterator[Redis]:
-    """A private Redis that saves an RDB snapshot on demand and loads it when it starts."""
-    own = Redis(tmp_path, "--save", "", "--appendonly", "no", "--dbfilename", "dump.rdb")
-    own.start()
-    yield own
-    if own.process is not None:
-        own.crash()
+    assert snapshot.state.startswith(run_id_of(server) + b":")
 
 
 @pytest.mark.redis
 def test_a_restart_from_an_older_snapshot_brings_back_no_revoked_token(
-    settings: Any, snapshotting: Redis, pair: Any
+    settings: Any, server: RedisServer, pair: Any
 ) -> None:
-    use(settings, snapshotting)
+    use(settings, server)
     assert not refused(pair.access_token)  # "alive" entries are now in Redis
-    snapshotting.client().save()  # the snapshot a crash will restart from
+    server.client().save()  # the snapshot a crash will restart from
     sessions.end(pair.access_token)  # answered success: tombstones in Redis, rows in the DB
     assert refused(pair.access_token)
-    before = snapshotting.run_id()
-    snapshotting.crash()
-    snapshotting.start()  # loads dump.rdb: the alive entries, not the tombstones
-    assert snapshotting.run_id() != before
+    before = run_id_of(server)
+    server.stop()
+    server.start()  # loads dump.rdb: the alive entries, not the tombstones
+    assert run_id_of(server) != before
     keys = revocation._Names.of(pair.access_token)
-    assert snapshotting.client().get(caches["default"].make_key(keys.session)) != b"-1"
+    assert server.client().get(caches["default"].make_key(keys.session)) != b"-1"
     assert refused(pair.access_token), "the restored alive entries must not be trusted"
     assert refused(pair.access_token)
 
 
 @pytest.mark.redis
 def test_reconnecting_to_a_restarted_server_validates_it_before_trusting_it(
-    settings: Any, snapshotting: Redis, pair: Any, user: Any, django_assert_num_queries: Any
+    settings: Any, server: RedisServer, pair: Any, user: Any, django_assert_num_queries: Any
 ) -> None:
-    use(settings, snapshotting)
+    use(settings, server)
     other = sessions.start(user)
     assert not refused(other.access_token)
-    snapshotting.client().save()
+    server.client().save()
     revocation.revoke_session(other.access_token.sid)
-    snapshotting.crash()
-    snapshotting.start()
+    server.stop()
+    server.start()
     # The pooled connection is dead; the lookup reconnects, learns the new run_id, repairs.
     assert refused(other.access_token)
     assert refused(other.access_token)
@@ -240,7 +187,7 @@ def test_reconnecting_to_a_restarted_server_validates_it_before_trusting_it(
 
 @pytest.mark.redis
 def test_a_flushed_cache_is_not_trusted_until_repaired(
-    settings: Any, server: Redis, pair: Any, user: Any
+    settings: Any, server: RedisServer, pair: Any, user: Any
 ) -> None:
     use(settings, server)
     dead = sessions.start(user)
@@ -249,16 +196,16 @@ def test_a_flushed_cache_is_not_trusted_until_repaired(
     server.client().flushall()
     assert cachestate.read([token_key("x")]) is None
     assert refused(dead.access_token)
-    state = server.state()
+    state = state_of(server)
     assert state is not None
-    assert state.startswith(server.run_id() + b":"), "repaired"
+    assert state.startswith(run_id_of(server) + b":"), "repaired"
     assert server.client().get(caches["default"].make_key(token_key(dead.access_token.jti)))
 
 
 @pytest.mark.redis
 @pytest.mark.parametrize("fault", ["flushall", "flushdb", "evicted"])
 def test_a_fill_from_a_read_older_than_a_revocation_never_lands(
-    settings: Any, server: Redis, pair: Any, monkeypatch: Any, fault: str
+    settings: Any, server: RedisServer, pair: Any, monkeypatch: Any, fault: str
 ) -> None:
     use(settings, server)
     token = pair.access_token
@@ -288,7 +235,7 @@ def test_a_fill_from_a_read_older_than_a_revocation_never_lands(
 
 @pytest.mark.redis
 def test_out_of_memory_revocations_delete_instead_and_hold(
-    settings: Any, server: Redis, pair: Any, caplog: Any, django_assert_num_queries: Any
+    settings: Any, server: RedisServer, pair: Any, caplog: Any, django_assert_num_queries: Any
 ) -> None:
     use(settings, server)
     assert not refused(pair.access_token)  # alive entries cached
@@ -298,7 +245,7 @@ def test_out_of_memory_revocations_delete_instead_and_hold(
     caplog.set_level(logging.WARNING, logger="jwtauth")
     sessions.end(pair.access_token)  # answers success: the alive entries and state are gone
     assert "deleted instead" in caplog.text
-    assert server.state() is None
+    assert state_of(server) is None
     assert refused(pair.access_token), "read from the database"
     client.config_set("maxmemory", 0)
     gate.reset()
@@ -310,7 +257,7 @@ def test_out_of_memory_revocations_delete_instead_and_hold(
 
 @pytest.mark.redis
 def test_a_read_only_replica_refuses_the_revocation_loudly(
-    settings: Any, server: Redis, pair: Any, caplog: Any
+    settings: Any, server: RedisServer, pair: Any, caplog: Any
 ) -> None:
     use(settings, server)
     assert not refused(pair.access_token)
@@ -333,11 +280,11 @@ def test_a_read_only_replica_refuses_the_revocation_loudly(
 
 @pytest.mark.redis
 def test_an_unreachable_cache_refuses_the_revocation_and_changes_nothing(
-    settings: Any, server: Redis, pair: Any
+    settings: Any, server: RedisServer, pair: Any
 ) -> None:
     use(settings, server)
     assert not refused(pair.access_token)
-    server.crash()
+    server.stop()
     with pytest.raises(RevocationUnavailable):
         revocation.revoke_session(pair.access_token.sid)
     from jwtauth.models import TokenSession
@@ -348,7 +295,7 @@ def test_an_unreachable_cache_refuses_the_revocation_and_changes_nothing(
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 def test_a_cache_lost_between_the_commit_and_the_second_write_is_reported(
-    settings: Any, server: Redis, pair: Any, caplog: Any
+    settings: Any, server: RedisServer, pair: Any, caplog: Any
 ) -> None:
     from django.db import transaction
 
@@ -359,7 +306,7 @@ def test_a_cache_lost_between_the_commit_and_the_second_write_is_reported(
     def revoke_then_lose_the_cache() -> None:
         with transaction.atomic():
             revocation.revoke_session(pair.access_token.sid)  # the first write lands
-            server.crash()  # before the commit's write
+            server.stop()  # before the commit's write
 
     with pytest.raises(RevocationUnavailable) as raised:
         revoke_then_lose_the_cache()
@@ -370,7 +317,7 @@ def test_a_cache_lost_between_the_commit_and_the_second_write_is_reported(
 
 @pytest.mark.redis
 def test_a_revocation_waits_for_the_replicas_it_is_told_to(
-    settings: Any, server: Redis, tmp_path: Path, pair: Any, user: Any
+    settings: Any, server: RedisServer, tmp_path: Path, pair: Any, user: Any
 ) -> None:
     use(settings, server)
     settings.JWTAUTH_CACHE_MIN_REPLICAS = 1
@@ -379,16 +326,7 @@ def test_a_revocation_waits_for_the_replicas_it_is_told_to(
     assert not refused(pair.access_token)
     replica_dir = tmp_path / "replica"
     replica_dir.mkdir()
-    replica = Redis(
-        replica_dir,
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--replicaof",
-        "127.0.0.1",
-        str(server.port),
-    )
+    replica = RedisServer(replica_dir, extra=("--replicaof", "127.0.0.1", str(server.port)))
     replica.start()
     try:
         wait_until(
@@ -399,7 +337,7 @@ def test_a_revocation_waits_for_the_replicas_it_is_told_to(
         key = caches["default"].make_key(token_key(pair.access_token.jti))
         assert replica.client().get(key) == b"1"
     finally:
-        replica.crash()
+        replica.stop()
 
 
 def test_a_failed_write_is_a_cache_write_failure(settings: Any) -> None:

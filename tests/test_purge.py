@@ -83,6 +83,7 @@ def test_cutoffs_respect_leeway_grace_and_lifetimes(clock: Any, settings: Any) -
         "revoked tokens": dead_before,
         "sessions": dead_before,
         "user cutoffs": dead_before - timedelta(days=7),
+        "deleted users": dead_before - timedelta(days=7),
     }
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from loadtest.stack import PASSWORD, Stack
+from loadtest.stack import PASSWORD, Server, Stack
 from loadtest.traffic import Client, Reply
 
 USERS = 64
@@ -71,6 +73,26 @@ class FaultStack(Stack):
         assert session is not None, f"no session {sid}"
         return bool(token[0]), bool(session[0])
 
+    @contextmanager
+    def serving(self, *envs: dict[str, str], args: tuple[str, ...] = ()) -> Iterator[list[Server]]:
+        """Serve with one instance per ``envs`` (overrides of :attr:`env`), then as before.
+
+        For the faults that need another Redis (persistent, Sentinel) or another route to it.
+        """
+        self.stop_servers()
+        self.servers = [
+            Server({**self.env, **env}, self.workers, self.workdir / f"custom-{i}.log", args)
+            for i, env in enumerate(envs)
+        ]
+        try:
+            for server in self.servers:
+                server.start()
+            yield self.servers
+            tracebacks = self.tracebacks()
+        finally:
+            self.start_servers()
+        assert not tracebacks, f"gunicorn logged tracebacks:\n{tracebacks[-4000:]}"
+
     def heal(self) -> None:
         """Bring Redis back to a running, empty, unlimited state."""
         if self.paused:
@@ -83,6 +105,19 @@ class FaultStack(Stack):
         r.config_set("maxmemory-policy", "noeviction")
         r.flushall()
         r.config_resetstat()
+
+
+def on_every_worker(stack: FaultStack, server: int, token: str) -> list[int]:
+    """GET /api/me/ with ``token`` from several clients at once; return the statuses.
+
+    Sync workers take one request each, so concurrent requests reach every worker (with Redis
+    hung, the first one a worker takes lasts the socket timeout, which spreads them further).
+    """
+    with ThreadPoolExecutor(stack.workers * 3) as pool:
+        calls = [
+            pool.submit(stack.get, server, "/api/me/", token) for _ in range(stack.workers * 3)
+        ]
+        return [call.result().status for call in calls]
 
 
 @pytest.fixture(scope="session")

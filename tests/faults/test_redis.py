@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import redis
@@ -17,7 +16,7 @@ import redis
 from loadtest.stack import Server, wait_until
 from loadtest.traffic import LoadRun, Mix, Outcome, percentile
 
-from .conftest import FaultStack
+from .conftest import FaultStack, on_every_worker
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
@@ -70,8 +69,10 @@ def test_redis_killed_mid_load_then_restarted(stack: FaultStack) -> None:
     assert_sound(outcome)
     during = outcome.window(down, up)
     kinds = {r.kind for r in during}
-    # Valid tokens kept working from the database, and logouts held, while Redis was gone.
-    assert {"read", "refresh", "logout", "dead-read"} <= kinds
+    # Valid tokens kept working from the database while Redis was gone; logouts were refused
+    # loudly (they could not be put in force in the cache) and held once it was back.
+    assert {"read", "refresh", "logout"} <= kinds
+    assert outcome.refused_revocations > 0
     p99 = percentile([r.ms for r in during], 99)
     p99_before = percentile([r.ms for r in outcome.window(before, down)], 99)
     print(
@@ -178,15 +179,20 @@ def test_flushall_mid_load_keeps_revocations(stack: FaultStack) -> None:
     assert_still_dead(stack, dead)
 
 
+@pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-lru"])
 @pytest.mark.parametrize("headroom", [None, 512 * 1024], ids=["1mb-starved", "evicting"])
-def test_evicted_cache_keeps_revocations(stack: FaultStack, headroom: int | None) -> None:
+def test_evicted_cache_keeps_revocations(
+    stack: FaultStack, headroom: int | None, policy: str
+) -> None:
     # "1mb" is below what an empty Redis already uses: it evicts all it can and then refuses
     # writes (OOM errors the app must survive); a limit 512 KiB above its current use keeps
-    # it working while LRU eviction throws out revocation entries among the junk.
+    # it working while LRU eviction throws out revocation entries among the junk. Under
+    # volatile-lru only keys with a TTL go: the junk gets one, as every jwtauth entry has
+    # (except the state key, which therefore is never evicted).
     dead = logged_out_tokens(stack, 3)
     client = stack.redis.client()
     used = int(client.info("memory")["used_memory"])
-    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("maxmemory-policy", policy)
     client.config_set("maxmemory", "1mb" if headroom is None else used + headroom)
     junk = b"x" * 512
     counter = iter(range(10**9))
@@ -194,7 +200,7 @@ def test_evicted_cache_keeps_revocations(stack: FaultStack, headroom: int | None
 
     def fill() -> None:
         try:
-            client.set(f"junk:{next(counter)}", junk)
+            client.set(f"junk:{next(counter)}", junk, ex=3600)
         except redis.ResponseError:
             refused.append(1)  # OOM: nothing left to evict; the app sees the same error
 
@@ -217,45 +223,6 @@ def test_evicted_cache_keeps_revocations(stack: FaultStack, headroom: int | None
         assert evicted > 1000
     assert_sound(outcome)
     assert_still_dead(stack, dead)
-
-
-def on_every_worker(stack: FaultStack, server: int, token: str) -> list[int]:
-    """GET /api/me/ with ``token`` from several clients at once; return the statuses.
-
-    Sync workers take one request each, and with Redis hung the first one a worker takes
-    lasts the socket timeout: concurrent requests therefore reach every worker.
-    """
-    with ThreadPoolExecutor(stack.workers * 3) as pool:
-        calls = [
-            pool.submit(stack.get, server, "/api/me/", token) for _ in range(stack.workers * 3)
-        ]
-        return [call.result().status for call in calls]
-
-
-def test_logout_while_redis_hung_is_refused_after_it_resumes(stack: FaultStack) -> None:
-    # The cache says "alive" for this session on both instances before Redis hangs; the
-    # logout during the hang reaches the database only. Once Redis answers again with its old
-    # data, no worker may trust that stale "alive". (A worker that served no request during
-    # the hang cannot know it happened: docs/operations.md, "The one window left open".)
-    (access, refresh), (other, _) = stack.issue_sessions(stack.usernames[9:10], 2)
-    for server in (0, 1):
-        assert set(on_every_worker(stack, server, access)) == {200}
-    stack.redis.pause()
-    stack.paused = True
-    assert stack.post(0, "/auth/logout/", token=access, refresh=refresh).status == 204
-    for server in (0, 1):
-        assert set(on_every_worker(stack, server, access)) == {401}
-    stack.redis.resume()
-    stack.paused = False
-    mget = stack.redis.calls("mget")
-    wait_until(
-        lambda: stack.get(1, "/api/me/", other).status == 200 and stack.redis.calls("mget") > mget,
-        "instance B to use Redis again",
-    )
-    for server in (1, 0, 1, 0):
-        assert set(on_every_worker(stack, server, access)) == {401}, (
-            f"revoked token accepted by instance {server} after Redis resumed"
-        )
 
 
 def test_logout_on_a_server_still_bypassing_redis_reaches_the_others(stack: FaultStack) -> None:
