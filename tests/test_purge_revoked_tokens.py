@@ -71,7 +71,8 @@ def test_deletes_exact_counts_and_prints_one_summary_line(tables: dict[str, Any]
     lines = output.splitlines()
     assert len(lines) == 1
     assert re.fullmatch(
-        r"Deleted 30 revoked tokens, 7 sessions, 1 user cutoffs, 0 deleted users in 11 batches \(\d+\.\d\d s\)\.",
+        r"Deleted 30 revoked tokens, 7 sessions, 1 user cutoffs, 0 deleted users "
+        r"in 11 batches \(\d+\.\d\d s\)\.",
         lines[0],
     )
     assert survivors() == (tables["live_tokens"], tables["live_sessions"], tables["live_cutoffs"])
@@ -81,7 +82,9 @@ def test_deletes_exact_counts_and_prints_one_summary_line(tables: dict[str, Any]
 def test_a_second_run_finds_nothing(tables: dict[str, Any]) -> None:
     purge()
 
-    assert purge().startswith("Deleted 0 revoked tokens, 0 sessions, 0 user cutoffs, 0 deleted users in 0 batches")
+    assert purge().startswith(
+        "Deleted 0 revoked tokens, 0 sessions, 0 user cutoffs, 0 deleted users in 0 batches"
+    )
 
 
 @pytest.mark.django_db
@@ -92,7 +95,8 @@ def test_dry_run_counts_and_deletes_nothing(tables: dict[str, Any]) -> None:
         output = purge("--dry-run")
 
     assert output.startswith(
-        "Dry run: would delete 30 revoked tokens, 7 sessions, 1 user cutoffs, 0 deleted users; nothing was deleted"
+        "Dry run: would delete 30 revoked tokens, 7 sessions, 1 user cutoffs, 0 deleted users; "
+        "nothing was deleted"
     )
     assert not [q for q in queries.captured_queries if q["sql"].startswith("DELETE")]
     assert survivors() == before

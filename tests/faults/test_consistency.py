@@ -61,12 +61,18 @@ def session(stack: FaultStack, index: int) -> tuple[str, str]:
     return access, refresh
 
 
-def test_writes_refused_for_memory_delete_instead_and_hold(stack: FaultStack) -> None:
-    # maxmemory reached under noeviction: SET is refused (OOM), reads still served, DEL works.
-    access, refresh = session(stack, 30)
+def out_of_memory(stack: FaultStack) -> Any:
+    """Make Redis refuse every write that needs memory (OOM); return a client to undo it."""
+    # maxmemory reached under noeviction: SET is refused, reads are still served, DEL works.
     client = stack.redis.client()
     client.config_set("maxmemory-policy", "noeviction")
     client.config_set("maxmemory", 1)
+    return client
+
+
+def test_writes_refused_for_memory_delete_instead_and_hold(stack: FaultStack) -> None:
+    access, refresh = session(stack, 30)
+    client = out_of_memory(stack)
     assert logout(stack, 0, access, refresh).status == 204
     refused_everywhere(stack, access, refresh)
     client.config_set("maxmemory", 0)
@@ -191,9 +197,7 @@ def test_workers_killed_right_after_a_refused_write_lose_nothing(stack: FaultSta
     # writes, say): every worker of A is killed (as a recycle or an OOM kill would end it)
     # right after a logout whose cache write Redis refused.
     access, refresh = session(stack, 38)
-    client = stack.redis.client()
-    client.config_set("maxmemory-policy", "noeviction")
-    client.config_set("maxmemory", 1)
+    client = out_of_memory(stack)
     assert logout(stack, 0, access, refresh).status == 204
     assert stack.servers[0].kill_workers() == stack.workers
     client.config_set("maxmemory", 0)
