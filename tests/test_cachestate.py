@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import caches
+from django.db import connections
 
 from jwtauth import cachestate, revocation, sessions
 from jwtauth.cachestate import (
@@ -93,7 +94,7 @@ def state_of(server: RedisServer) -> bytes | None:
 
 
 def run_id_of(server: RedisServer) -> bytes:
-    return run_id_of(server).encode()
+    return server.run_id().encode()
 
 
 @pytest.fixture
@@ -350,3 +351,146 @@ def test_a_failed_write_is_a_cache_write_failure(settings: Any) -> None:
     }
     with pytest.raises(CacheWriteFailed):
         cachestate.write({token_key("x"): (1, 10)})
+
+
+# Connections -----------------------------------------------------------------------------
+
+
+def names_with(server: RedisServer, values: dict[str, bytes]) -> list[str]:
+    """Write ``values`` raw under the cache's key names; return the names."""
+    client = server.client()
+    for name, value in values.items():
+        client.set(caches["default"].make_key(name), value, ex=60)
+    return list(values)
+
+
+def clients_of(server: RedisServer) -> int:
+    """Return how many normal client connections the server has (ours excluded)."""
+    return len(server.client().client_list(_type="normal")) - 1
+
+
+def read(*names: str) -> dict[str, bytes]:
+    store = cachestate.store()
+    assert store is not None
+    snapshot = store.read(list(names))
+    assert snapshot is not None
+    return snapshot.values
+
+
+def test_reads_return_the_raw_values_of_present_keys(settings: Any, server: RedisServer) -> None:
+    use(settings, server)
+    values = {"int": b"1", "k:\u00e9:\u00fc": b"non-ASCII key", "long": b"x" * 100_000}
+    names_with(server, values)
+    assert read(*values, "missing") == values
+
+
+def test_sequential_lookups_share_one_connection(settings: Any, server: RedisServer) -> None:
+    use(settings, server)
+    names_with(server, {"k": b"1"})
+    for _ in range(50):
+        assert read("k") == {"k": b"1"}
+    assert clients_of(server) == 1
+
+
+def test_a_connection_killed_while_idle_is_replaced_and_validated_again(
+    settings: Any, server: RedisServer
+) -> None:
+    use(settings, server)
+    names_with(server, {"k": b"1"})
+    assert read("k") == {"k": b"1"}
+    validations = server.calls("evalsha") + server.calls("eval")
+    assert server.client().client_kill_filter(_type="normal", skipme=True) >= 1
+    assert read("k") == {"k": b"1"}  # no error: redis-py reconnects; jwtauth validates first
+    assert server.calls("evalsha") + server.calls("eval") > validations
+
+
+def test_a_late_reply_is_never_read_by_the_next_lookup(settings: Any, server: RedisServer) -> None:
+    import redis
+
+    use(settings, server)
+    names_with(server, {"a": b"1", "b": b"2"})
+    store = cachestate.store()
+    assert store is not None
+    assert read("a") == {"a": b"1"}
+    server.pause()
+    try:
+        with pytest.raises(redis.TimeoutError):
+            store.read(["b"])
+    finally:
+        server.resume()
+    # The frozen server now answers the MGET of "b" on the connection that timed out; had
+    # that connection gone back to the pool connected, this lookup would read b's value.
+    for _ in range(3):
+        assert read("a") == {"a": b"1"}
+
+
+def test_threads_never_read_each_others_replies(settings: Any, server: RedisServer) -> None:
+    import threading
+
+    use(settings, server)
+    names_with(server, {f"t{n}": str(n).encode() for n in range(8)})
+    wrong: list[tuple[int, Any]] = []
+
+    def work(n: int) -> None:
+        for _ in range(300):
+            found = read(f"t{n}", "absent")
+            if found != {f"t{n}": str(n).encode()}:
+                wrong.append((n, found))
+        connections.close_all()  # a validation may have read the database in this thread
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+    assert 1 <= clients_of(server) <= 8  # at most one per thread
+
+
+def test_the_pools_connection_limit_holds(settings: Any, server: RedisServer) -> None:
+    import threading
+
+    use(
+        settings,
+        server,
+        CONNECTION_POOL_CLASS="redis.BlockingConnectionPool",
+        CONNECTION_POOL_KWARGS={"max_connections": 2, "timeout": 5},
+    )
+    names_with(server, {"k": b"1"})
+    failures: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(100):
+                assert read("k") == {"k": b"1"}
+        except BaseException as e:  # reported below
+            failures.append(e)
+        finally:
+            connections.close_all()  # a validation may have read the database in this thread
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert clients_of(server) <= 2
+
+
+# Python 3.12 warns on any fork while other threads exist (earlier tests may leave idle ones);
+# the child only does lookups on its own new connection and leaves through os._exit.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_opens_its_own_connection(settings: Any, server: RedisServer) -> None:
+    import os
+
+    use(settings, server)
+    names_with(server, {"parent": b"1", "child": b"2"})
+    assert read("parent") == {"parent": b"1"}  # a connection is now idle in the pool
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child, which reports by exit status
+        ok = all(read("child") == {"child": b"2"} for _ in range(300))
+        os._exit(0 if ok else 1)
+    results = [read("parent") for _ in range(300)]
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert all(found == {"parent": b"1"} for found in results)
