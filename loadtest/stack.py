@@ -225,6 +225,7 @@ class Sentinels:
             config = self.workdir / f"sentinel-{port}.conf"
             config.write_text(
                 f"port {port}\nbind 127.0.0.1\ndir {self.workdir}\n"
+                f"logfile {self.workdir / f'sentinel-{port}.log'}\n"
                 f"sentinel monitor {self.NAME} 127.0.0.1 {master.port} 2\n"
                 f"sentinel down-after-milliseconds {self.NAME} {self.down_after_ms}\n"
                 f"sentinel failover-timeout {self.NAME} 10000\n"
