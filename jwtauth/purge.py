@@ -133,9 +133,10 @@ def _delete(queryset: QuerySet[Any], lower: Any, upper: Any) -> int:
         batch = batch.filter(pk__gt=lower)
     for attempt in range(RETRIES):
         try:
-            # _raw_delete is one DELETE statement: no Collector, no rows fetched, no signals.
-            # Nothing references these tables, so there is no cascade to honour.
-            return int(batch._raw_delete(batch.db))
+            # Nothing references these tables and nothing listens for their deletions, so
+            # Django deletes them with one DELETE statement, fetching no rows.
+            deleted, _ = batch.delete()
+            return int(deleted)
         except OperationalError as e:
             if _sqlstate(e) not in RETRYABLE_SQLSTATES or attempt == RETRIES - 1:
                 raise

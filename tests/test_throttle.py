@@ -140,3 +140,67 @@ def test_a_dead_cache_lets_logins_through_rather_than_failing_them(
     private_redis.stop()
     fail(client, 5)  # no 500, and no throttle to be had without its store
     assert attempt(client, password=PASSWORD).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("same", "other"),
+    [
+        (["2001:db8::1", "2001:db8::2", "2001:db8::ffff:1"], "2001:db8:0:1::1"),
+        (["::ffff:192.0.2.7", "192.0.2.7", "::ffff:192.0.2.7"], "192.0.2.8"),
+    ],
+    ids=["ipv6-per-64", "ipv4-mapped"],
+)
+def test_an_ipv6_client_is_counted_per_network(
+    client: Client, limits: Any, same: list[str], other: str
+) -> None:
+    # One IPv6 host holds a whole /64: rotating addresses inside it must not reset the count.
+    limits.JWTAUTH_LOGIN_FAILURE_LIMIT = 0  # per-username counting off: spread usernames
+    limits.JWTAUTH_LOGIN_IP_FAILURE_LIMIT = 3
+    for n, ip in enumerate(same):
+        assert attempt(client, username=f"user{n}", ip=ip).status_code == 401
+    assert_throttled(attempt(client, username="another", ip=same[0]))
+    assert attempt(client, username="another", ip=other).status_code == 401
+
+
+def test_the_ipv6_prefix_is_a_setting(limits: Any) -> None:
+    limits.JWTAUTH_LOGIN_IPV6_PREFIX = 48
+    assert throttle.client_network("2001:db8:1:2::1") == "2001:db8:1::/48"
+    limits.JWTAUTH_LOGIN_IPV6_PREFIX = 128
+    assert throttle.client_network("2001:db8:1:2::1") == "2001:db8:1:2::1/128"
+
+
+def test_a_successful_login_gives_its_network_slot_back(
+    client: Client, user: Any, limits: Any
+) -> None:
+    limits.JWTAUTH_LOGIN_IP_FAILURE_LIMIT = 2
+    for _ in range(5):  # a shared office address: many good logins are no attack
+        assert attempt(client, password=PASSWORD).status_code == 200
+    fail(client, 2, username="bob")
+    assert_throttled(attempt(client, username="carol"))
+
+
+@pytest.mark.redis
+def test_a_hung_cache_costs_logins_one_timeout_not_one_each(
+    client: Client, user: Any, limits: Any, private_redis: Any
+) -> None:
+    import time
+
+    limits.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": private_redis.url,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+        }
+    }
+    limits.JWTAUTH_CACHE_RETRY_AFTER = 30
+    attempt(client)  # connected
+    private_redis.pause()
+    try:
+        started = time.monotonic()
+        for _ in range(6):
+            assert attempt(client, password=PASSWORD).status_code == 200
+        elapsed = time.monotonic() - started
+    finally:
+        private_redis.resume()
+    # Without the breaker each login waited two 0.25 s socket timeouts: 3 s for six.
+    assert elapsed < 1.5, elapsed
