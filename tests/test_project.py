@@ -84,16 +84,18 @@ def test_deploy_check_reports_https_off() -> None:
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "status"),
     [
-        ["-c", "import project.wsgi"],
-        ["-c", "import project.asgi"],
-        ["manage.py", "runserver", "127.0.0.1:0"],
+        (["-c", "import project.wsgi"], 4),  # jwtauth.startup.EXIT_STATUS, for gunicorn
+        (["-c", "import project.asgi"], 4),
+        (["manage.py", "runserver", "127.0.0.1:0"], 1),
     ],
 )
-def test_refuses_to_start_with_the_check_message_not_a_traceback(command: list[str]) -> None:
+def test_refuses_to_start_with_the_check_message_not_a_traceback(
+    command: list[str], status: int
+) -> None:
     result = run(command, {**GOOD, "JWT_SECRET_KEY": "too-short"}, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == status
     assert "jwtauth.E003" in result.stderr
     assert "Traceback" not in result.stderr
 
