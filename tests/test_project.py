@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import free_port
+from tests.servers import copy_tree, serving, user_env, with_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
@@ -104,3 +109,44 @@ def test_wsgi_starts_with_a_valid_configuration() -> None:
     result = run(["-c", "import project.wsgi; print('ready')"], GOOD)
     assert result.returncode == 0, result.stderr
     assert "ready" in result.stdout
+
+
+def send(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    """Send one request (no redirect followed); return the status and the body, JSON if it is."""
+    connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+    try:
+        data = json.dumps(body) if body is not None else None
+        connection.request(method, path, data, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        raw = response.read()
+    finally:
+        connection.close()
+    is_json = response.getheader("Content-Type", "").startswith("application/json")
+    return response.status, json.loads(raw) if is_json else raw.decode()
+
+
+def test_a_copied_env_example_gives_a_working_local_site(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "jwtauth")
+    example = dict(re.findall(r"^([A-Z_]+)=(.*)$", (tree / ".env.example").read_text(), re.M))
+    subprocess.run(["bash", "-c", "cp .env.example .env"], cwd=tree, check=True)
+    port = free_port()
+    log = tmp_path / "make-run.log"
+
+    with serving(with_venv("make run", port), cwd=tree, env=user_env(), port=port, log=log) as base:
+        page = send(base, "GET", "/")
+        login = send(
+            base,
+            "POST",
+            "/auth/login/",
+            {
+                "username": example["DJANGO_SUPERUSER_USERNAME"],
+                "password": example["DJANGO_SUPERUSER_PASSWORD"],
+            },
+        )
+
+    assert page[0] == 200, page  # plain HTTP: no redirect to HTTPS
+    assert "jwtauth demo" in page[1]
+    assert login[0] == 200, login  # the superuser of .env was created, on SQLite
+    assert set(login[1]) == {"token_type", "expires_in", "access", "refresh"}
+    assert (tree / "db.sqlite3").is_file()
+    assert f"Superuser '{example['DJANGO_SUPERUSER_USERNAME']}' created." in log.read_text()
