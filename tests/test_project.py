@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from tests.conftest import free_port
 from tests.servers import copy_tree, serving, user_env, with_venv
@@ -150,3 +153,70 @@ def test_a_copied_env_example_gives_a_working_local_site(tmp_path: Path) -> None
     assert set(login[1]) == {"token_type", "expires_in", "access", "refresh"}
     assert (tree / "db.sqlite3").is_file()
     assert f"Superuser '{example['DJANGO_SUPERUSER_USERNAME']}' created." in log.read_text()
+
+
+def demo_superuser(settings: Any, **wanted: str) -> str:
+    """Run ``manage.py demo_superuser`` with ``DJANGO_SUPERUSER_*`` as ``wanted``; return stdout."""
+    settings.DEMO_SUPERUSER = {"username": "", "password": "", "email": "", **wanted}
+    out = io.StringIO()
+    call_command("demo_superuser", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_demo_superuser_needs_no_email_and_says_when_it_exists(
+    settings: Any, django_user_model: Any
+) -> None:
+    assert demo_superuser(settings, username="admin", password="pw-1") == (
+        "Superuser 'admin' created.\n"
+    )
+    admin = django_user_model.objects.get(username="admin")
+    assert (admin.is_superuser, admin.is_staff, admin.email) == (True, True, "")
+    assert admin.check_password("pw-1")
+
+    assert demo_superuser(settings, username="admin", password="pw-1") == (
+        "Superuser 'admin' exists already.\n"
+    )
+    assert demo_superuser(settings, username="admin", password="pw-2") == (
+        "Superuser 'admin' exists already; its password is not DJANGO_SUPERUSER_PASSWORD and "
+        "was kept.\n"
+    )
+    admin.refresh_from_db()
+    assert admin.check_password("pw-1")
+
+
+@pytest.mark.django_db
+def test_demo_superuser_reports_the_real_reason(settings: Any, django_user_model: Any) -> None:
+    with pytest.raises(CommandError, match="set both DJANGO_SUPERUSER_USERNAME and"):
+        demo_superuser(settings, username="admin")
+    with pytest.raises(CommandError, match="'bad user!' not created: Enter a valid username"):
+        demo_superuser(settings, username="bad user!", password="pw")
+    with pytest.raises(CommandError, match="'admin' not created: Enter a valid email address"):
+        demo_superuser(settings, username="admin", password="pw", email="not-an-address")
+    assert "set DJANGO_SUPERUSER_USERNAME and" in demo_superuser(settings)
+    assert not django_user_model.objects.exists()
+
+
+def test_make_run_stops_with_the_reason_the_superuser_was_not_created(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "jwtauth")
+    env = user_env(DJANGO_SUPERUSER_USERNAME="bad user!", DJANGO_SUPERUSER_PASSWORD="pw")
+    process = subprocess.Popen(
+        ["bash", "-c", with_venv("make run", free_port())],
+        cwd=tree,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)  # the group started above: make and runserver
+        output, _ = process.communicate()
+        pytest.fail(f"make run served without the superuser:\n{output}")
+
+    assert process.returncode != 0
+    assert "CommandError: Superuser 'bad user!' not created: Enter a valid username." in output
+    assert "may exist already" not in output
+    assert "runserver" not in output
