@@ -85,6 +85,32 @@ def with_venv(command: str, port: int) -> str:
     return f"{command} -o {venv / '.installed'} VENV={venv} PORT={port}"
 
 
+def run_to_exit(command: str, *, cwd: Path, env: dict[str, str]) -> tuple[int | None, str]:
+    """Run the shell ``command`` in a group of its own; return its status and its output.
+
+    The status is ``None`` when it was still running after ``START_TIMEOUT`` (a server that
+    should have refused to start): the whole group is then killed, so nothing outlives the test.
+    """
+    process = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=START_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        _stop_group(process)
+        output, _ = process.communicate()
+        return None, output
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)  # anything the command left behind
+    return process.returncode, output
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - a loopback http URL

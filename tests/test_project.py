@@ -7,7 +7,6 @@ import io
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from tests.conftest import free_port
-from tests.servers import copy_tree, serving, user_env, with_venv
+from tests.servers import copy_tree, run_to_exit, serving, user_env, with_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
@@ -200,23 +199,23 @@ def test_demo_superuser_reports_the_real_reason(settings: Any, django_user_model
 def test_make_run_stops_with_the_reason_the_superuser_was_not_created(tmp_path: Path) -> None:
     tree = copy_tree(tmp_path / "jwtauth")
     env = user_env(DJANGO_SUPERUSER_USERNAME="bad user!", DJANGO_SUPERUSER_PASSWORD="pw")
-    process = subprocess.Popen(
-        ["bash", "-c", with_venv("make run", free_port())],
-        cwd=tree,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        output, _ = process.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # the group started above: make and runserver
-        output, _ = process.communicate()
-        pytest.fail(f"make run served without the superuser:\n{output}")
 
-    assert process.returncode != 0
+    status, output = run_to_exit(with_venv("make run", free_port()), cwd=tree, env=env)
+
+    assert status is not None, f"make run served without the superuser:\n{output}"
+    assert status != 0
     assert "CommandError: Superuser 'bad user!' not created: Enter a valid username." in output
     assert "may exist already" not in output
     assert "runserver" not in output
+
+
+def test_make_run_takes_django_debug_from_env_file(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "jwtauth")
+    (tree / ".env").write_text("DJANGO_DEBUG=False\n")  # and no keys: production refuses
+
+    status, output = run_to_exit(with_venv("make run", free_port()), cwd=tree, env=user_env())
+
+    assert status is not None, f"make run served with DEBUG on:\n{output}"
+    assert status != 0
+    assert "(jwtauth.E001) JWTAUTH_SECRET_KEY is empty" in output
+    assert not (tree / ".dev-keys.json").exists()  # DEBUG was never on: no generated keys

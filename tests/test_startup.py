@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -11,9 +11,7 @@ import pytest
 
 from jwtauth.startup import EXIT_STATUS, refuse_on_errors
 from tests.conftest import free_port
-from tests.servers import ROOT, demo_env
-
-GUNICORN_HALTS_WITHIN = 30  # seconds; a worker that fails to load is respawned forever otherwise
+from tests.servers import ROOT, demo_env, run_to_exit
 
 
 def test_a_valid_configuration_starts(capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,17 +49,11 @@ def test_gunicorn_stops_instead_of_respawning_workers(tmp_path: Path) -> None:
         "--bind", f"127.0.0.1:{free_port()}", "--workers", "2",
         "--control-socket", str(tmp_path / "gunicorn.ctl"),
     ]  # fmt: skip
-    process = subprocess.Popen(
-        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        output, _ = process.communicate(timeout=GUNICORN_HALTS_WITHIN)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-        pytest.fail(f"gunicorn kept respawning workers:\n{output[-3000:]}")
 
-    assert process.returncode == EXIT_STATUS
+    status, output = run_to_exit(shlex.join(command), cwd=ROOT, env=env)
+
+    assert status is not None, f"gunicorn kept respawning workers:\n{output[-3000:]}"
+    assert status == EXIT_STATUS
     assert "App failed to load." in output
     assert "(jwtauth.E003) JWTAUTH_SECRET_KEY is 9 bytes" in output
     assert "Traceback" not in output
