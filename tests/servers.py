@@ -1,8 +1,9 @@
-"""Start the demo site as a new user would, from a copy of the tree, and stop it afterwards.
+"""Run the demo site in processes of its own: as a new user would, from a copy of the tree.
 
 Used by the tests that follow the documentation's own words (``tests/test_readme.py``,
-``tests/test_project.py``): each command runs in a process group of its own, so ``make``, its
-shell, ``runserver`` and the child ``runserver`` reloads into are all stopped together.
+``tests/test_project.py``) and by those that start servers or commands (``manage.py``,
+gunicorn). A server runs in a process group of its own, so ``make``, its shell, ``runserver``
+and the child ``runserver`` reloads into are all stopped together.
 """
 
 from __future__ import annotations
