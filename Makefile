@@ -3,6 +3,7 @@
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
+PORT ?= 8000
 # DJANGO overrides the pinned Django (the second CI job: DJANGO=Django==6.1.3).
 DJANGO ?=
 BIN := $(VENV)/bin
@@ -18,12 +19,15 @@ $(STAMP): requirements.txt
 	$(if $(DJANGO),$(BIN)/python -m pip install --quiet "$(DJANGO)")
 	touch $(STAMP)
 
+# `make run PORT=8001` serves on another port. DJANGO_DEBUG defaults to True (development keys,
+# plain HTTP) unless the environment or .env sets it; the superuser comes from DJANGO_SUPERUSER_*
+# in either, and a failure to create it stops here with Django's reason.
 run: $(STAMP)
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-True} $(BIN)/python manage.py migrate --noinput
-	@if [ -n "$$DJANGO_SUPERUSER_USERNAME" ] && [ -n "$$DJANGO_SUPERUSER_PASSWORD" ]; then \
-		DJANGO_DEBUG=$${DJANGO_DEBUG:-True} $(BIN)/python manage.py createsuperuser --noinput \
-		|| echo "(superuser not created; it may exist already)"; fi
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-True} $(BIN)/python manage.py runserver 127.0.0.1:8000
+	@grep -qsE '^(export )?DJANGO_DEBUG=' .env || export DJANGO_DEBUG="$${DJANGO_DEBUG:-True}"; \
+	set -ex; \
+	$(BIN)/python manage.py migrate --noinput; \
+	$(BIN)/python manage.py demo_superuser; \
+	exec $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.exceptions import ImproperlyConfigured
 
 from .conf import conf
 from .exceptions import KeyConfigurationError
@@ -29,20 +30,32 @@ def check_keys(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
         keyring.__wrapped__()  # type: ignore[attr-defined]
     except KeyConfigurationError as e:
         return [Error(e.msg, hint=e.hint or None, id=e.check_id)]
-    errors: list[CheckMessage] = []
-    if conf.ALGORITHM in HMAC_MIN_BYTES:
-        secrets = [conf.SECRET_KEY, *conf.SECRET_KEY_FALLBACKS]
+    if conf.ALGORITHM not in HMAC_MIN_BYTES:
+        return []
+    try:
         django_keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-        if any(secret in django_keys for secret in secrets):
-            errors.append(
-                Error(
-                    "JWTAUTH_SECRET_KEY (or a fallback) equals Django's SECRET_KEY.",
-                    hint="Use a separate random secret, so one leak cannot forge both "
-                    "sessions and tokens.",
-                    id="jwtauth.E004",
-                )
+    except ImproperlyConfigured:
+        # Django refuses to hand out an empty SECRET_KEY; without it there is nothing to
+        # compare, and sessions and CSRF would fail at the first request anyway.
+        return [
+            Error(
+                "Django's SECRET_KEY is empty, so JWTAUTH_SECRET_KEY cannot be checked against it.",
+                hint="Set SECRET_KEY to a random secret of its own, different from "
+                'JWTAUTH_SECRET_KEY: python -c "import secrets; print(secrets.token_urlsafe(50))"',
+                id="jwtauth.E013",
             )
-    return errors
+        ]
+    secrets = [conf.SECRET_KEY, *conf.SECRET_KEY_FALLBACKS]
+    if any(secret in django_keys for secret in secrets):
+        return [
+            Error(
+                "JWTAUTH_SECRET_KEY (or a fallback) equals Django's SECRET_KEY.",
+                hint="Use a separate random secret, so one leak cannot forge both "
+                "sessions and tokens.",
+                id="jwtauth.E004",
+            )
+        ]
+    return []
 
 
 def _seconds(value: Any) -> float | None:
@@ -67,16 +80,7 @@ def check_claims(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> lis
                 id="jwtauth.E008",
             )
         )
-    access, refresh = _seconds(conf.ACCESS_TOKEN_LIFETIME), _seconds(conf.REFRESH_TOKEN_LIFETIME)
-    if access is None or refresh is None or access < 1 or refresh < 1 or access > refresh:
-        errors.append(
-            Error(
-                "JWTAUTH_ACCESS_TOKEN_LIFETIME and JWTAUTH_REFRESH_TOKEN_LIFETIME must be "
-                "positive durations, the access one no longer than the refresh one.",
-                hint="Use timedelta values, e.g. timedelta(minutes=15) and timedelta(days=7).",
-                id="jwtauth.E009",
-            )
-        )
+    errors.extend(_lifetime_errors())
     for name in ("ISSUER", "AUDIENCE"):
         value = getattr(conf, name)
         if not isinstance(value, str) or not value:
@@ -88,6 +92,40 @@ def check_claims(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> lis
                 )
             )
     return errors
+
+
+def _lifetime_errors() -> list[CheckMessage]:
+    access, refresh = conf.ACCESS_TOKEN_LIFETIME, conf.REFRESH_TOKEN_LIFETIME
+    access_seconds, refresh_seconds = _seconds(access), _seconds(refresh)
+    if (
+        access_seconds is None
+        or refresh_seconds is None
+        or min(access_seconds, refresh_seconds) < 1
+    ):
+        return [
+            Error(
+                f"JWTAUTH_{name}_TOKEN_LIFETIME={value!r} is not a positive duration.",
+                hint=f"Use a timedelta of a second or more, e.g. {example}.",
+                id="jwtauth.E009",
+            )
+            for name, value, seconds, example in (
+                ("ACCESS", access, access_seconds, "timedelta(minutes=15)"),
+                ("REFRESH", refresh, refresh_seconds, "timedelta(days=7)"),
+            )
+            if seconds is None or seconds < 1
+        ]
+    if access_seconds > refresh_seconds:
+        return [
+            Error(
+                f"JWTAUTH_ACCESS_TOKEN_LIFETIME ({access!r}) is longer than "
+                f"JWTAUTH_REFRESH_TOKEN_LIFETIME ({refresh!r}): an access token would outlive "
+                "its session.",
+                hint="Shorten the access lifetime or lengthen the refresh one, e.g. "
+                "timedelta(minutes=15) and timedelta(days=7).",
+                id="jwtauth.E009",
+            )
+        ]
+    return []
 
 
 @register("jwtauth")
@@ -127,7 +165,7 @@ def check_cache(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list
             Warning(
                 f"The cache {conf.CACHE!r} is per-process, so jwtauth reads every revocation "
                 "check from the database.",
-                hint="Use a shared cache such as django-redis (REDIS_URL in the demo site).",
+                hint="Use a cache shared by every process, such as django-redis.",
                 id="jwtauth.W001",
             )
         ]
@@ -153,8 +191,7 @@ def check_cookies(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             Warning(
                 "JWTAUTH_COOKIE_SECURE is off while DEBUG is off: token cookies can travel "
                 "over plain HTTP.",
-                hint="Serve over HTTPS and set JWTAUTH_COOKIE_SECURE = True "
-                "(DJANGO_HTTPS=True in the demo site).",
+                hint="Serve over HTTPS and set JWTAUTH_COOKIE_SECURE = True.",
                 id="jwtauth.W002",
             )
         ]

@@ -140,6 +140,20 @@ class RevocationUnavailable(ServiceUnavailable):
     )
 
 
+class ServerMisconfigured(JWTAuthError):
+    """The server cannot answer until an operator fixes its set-up (its tables are missing).
+
+    Not a 503: waiting does not help, so clients must not be told to retry (RFC 9110 §15.6.4).
+    """
+
+    code = "server_misconfigured"
+    status = 500
+    default_detail = _(
+        "The server is not set up: its database tables are missing. An administrator must run "
+        "'python manage.py migrate'."
+    )
+
+
 class KeyConfigurationError(ImproperlyConfigured):
     """A signing or verification key setting is missing or unusable."""
 

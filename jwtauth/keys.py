@@ -25,6 +25,9 @@ HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 ASYMMETRIC_ALGORITHMS = frozenset({"RS256", "ES256", "EdDSA"})
 SUPPORTED_ALGORITHMS = frozenset(HMAC_MIN_BYTES) | ASYMMETRIC_ALGORITHMS
 RSA_MIN_BITS = 2048
+# 64 random bytes, base64url-encoded (86 characters): long enough for HS512, so the one command
+# the hints, the README and docs/settings.md give suits every HMAC algorithm.
+HMAC_KEY_COMMAND = 'python -c "import secrets; print(secrets.token_urlsafe(64))"'
 
 PrivateKey = (
     rsa.RSAPrivateKey
@@ -105,8 +108,7 @@ def hmac_secret(value: str | bytes, setting: str, alg: str) -> bytes:
         raise KeyConfigurationError(
             "jwtauth.E003",
             f"{setting} is {len(secret)} bytes; {alg} needs at least {minimum} (RFC 7518 §3.2).",
-            "Generate one with: python -c "
-            f'"import secrets; print(secrets.token_urlsafe({minimum}))"',
+            f"Generate one with: {HMAC_KEY_COMMAND}",
         )
     return secret
 
@@ -216,7 +218,7 @@ def _symmetric_keyring(alg: str) -> Keyring:
         raise KeyConfigurationError(
             "jwtauth.E001",
             f"JWTAUTH_SECRET_KEY is empty; {alg} needs a secret to sign tokens.",
-            "Set JWTAUTH_SECRET_KEY (JWT_SECRET_KEY in the demo site) to a long random value.",
+            f"Set JWTAUTH_SECRET_KEY to a random secret of its own: {HMAC_KEY_COMMAND}",
         )
     secret = hmac_secret(conf.SECRET_KEY, "JWTAUTH_SECRET_KEY", alg)
     kid = hmac_kid(secret)
@@ -232,8 +234,7 @@ def _asymmetric_keyring(alg: str) -> Keyring:
         raise KeyConfigurationError(
             "jwtauth.E001",
             f"JWTAUTH_PRIVATE_KEY is empty; {alg} needs a private key to sign tokens.",
-            "Set JWTAUTH_PRIVATE_KEY (JWT_PRIVATE_KEY in the demo site) to PEM text or a "
-            "file path.",
+            "Set JWTAUTH_PRIVATE_KEY to PEM text or the path of a PEM file.",
         )
     private = load_private_key(conf.PRIVATE_KEY, alg)
     public = private.public_key()

@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from . import cookies, credentials, payload, responses, revocation, sessions, throttle
 from .conf import conf
 from .cookies import enforce_csrf
+from .dberrors import database_error
 from .decorators import allowed_methods, authentication_error
 from .exceptions import (
     BadRequest,
@@ -32,7 +33,6 @@ from .exceptions import (
     JWTAuthError,
     NotAuthenticated,
     NotFound,
-    ServiceUnavailable,
     TokenError,
     TokenExpired,
     TokenRevoked,
@@ -71,10 +71,7 @@ def endpoint(
                 logger.warning("value refused in %s: %s", view.__name__, e.__class__.__name__)
                 response = responses.error(BadRequest())
             except DatabaseError as e:
-                logger.warning(
-                    "database unavailable in %s: %s", view.__name__, e.__class__.__name__
-                )
-                response = responses.error(ServiceUnavailable())
+                response = responses.error(database_error(e, view.__name__))
             if clears_cookies and _should_clear(request, response):
                 cookies.clear_tokens(response)
             return response

@@ -4,10 +4,9 @@ import os
 
 from django.core.asgi import get_asgi_application
 
+from jwtauth.startup import refuse_on_errors
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 
 application = get_asgi_application()
-
-from project.startup import refuse_on_errors  # noqa: E402
-
 refuse_on_errors()

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from jwtauth.keys import keyring
 from jwtauth.middleware import lenient
 
 # The page runs only its own static script and talks only to its own origin; with no inline
@@ -30,6 +31,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
     """Render the demo page with its Content-Security-Policy."""
-    response = render(request, "project/index.html")
+    # The JWKS lists public keys only: with an HMAC secret it is an honest 404, not a link.
+    context = {"publishes_keys": not keyring().is_symmetric}
+    response = render(request, "project/index.html", context)
     response["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     return response

@@ -51,6 +51,13 @@ if DEBUG and not (SECRET_KEY and JWT_SECRET_KEY):
         file=sys.stderr,
     )
 
+# The user `make run` creates to log in as (manage.py demo_superuser); unset, none is created.
+DEMO_SUPERUSER = {
+    "username": env.str("DJANGO_SUPERUSER_USERNAME", default=""),
+    "password": env.str("DJANGO_SUPERUSER_PASSWORD", default=""),
+    "email": env.str("DJANGO_SUPERUSER_EMAIL", default=""),
+}
+
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +14,11 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from jwtauth import checks
+from jwtauth.keys import HMAC_KEY_COMMAND, HMAC_MIN_BYTES
 from tests.conftest import public_pem
+from tests.servers import demo_env, manage
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def ids(messages: list[Any]) -> list[str]:
@@ -141,6 +148,72 @@ def test_lifetimes(settings: Any) -> None:
     assert ids(checks.check_claims()) == ["jwtauth.E009"]
     settings.JWTAUTH_ACCESS_TOKEN_LIFETIME = timedelta(0)
     assert ids(checks.check_claims()) == ["jwtauth.E009"]
+
+
+def test_a_lifetime_longer_than_the_refresh_one_says_so(settings: Any) -> None:
+    settings.JWTAUTH_ACCESS_TOKEN_LIFETIME = timedelta(days=30)
+    [error] = checks.check_claims()
+    assert "JWTAUTH_ACCESS_TOKEN_LIFETIME (datetime.timedelta(days=30)) is longer than" in error.msg
+    assert "positive" not in error.msg
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ACCESS", timedelta(0)), ("REFRESH", -5), ("ACCESS", "1h"), ("REFRESH", None)],
+)
+def test_a_lifetime_that_is_not_a_duration_is_named_alone(
+    settings: Any, name: str, value: Any
+) -> None:
+    setattr(settings, f"JWTAUTH_{name}_TOKEN_LIFETIME", value)
+    [error] = checks.check_claims()
+    assert error.id == "jwtauth.E009"
+    assert error.msg == f"JWTAUTH_{name}_TOKEN_LIFETIME={value!r} is not a positive duration."
+    assert "longer" not in error.msg
+
+
+def test_an_empty_django_secret_key_is_a_check_error_not_a_crash(settings: Any) -> None:
+    settings.SECRET_KEY = ""
+    [error] = checks.check_keys()
+    assert error.id == "jwtauth.E013"
+    assert "SECRET_KEY is empty" in error.msg
+    with pytest.raises(SystemCheckError, match=r"jwtauth\.E013"):
+        call_command("check")
+
+
+def test_manage_py_check_reports_an_empty_secret_key_without_a_traceback(tmp_path: Path) -> None:
+    env = demo_env(tmp_path / "db.sqlite3", DJANGO_DEBUG="False", DJANGO_SECRET_KEY="")
+    result = manage(env, "check")
+    assert result.returncode == 1
+    assert "(jwtauth.E013) Django's SECRET_KEY is empty" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_secret_hints_give_the_readme_command(settings: Any) -> None:
+    readme = (ROOT / "README.md").read_text()
+    settings_doc = (ROOT / "docs" / "settings.md").read_text()
+    for alg in ("HS256", "HS384", "HS512"):
+        settings.JWTAUTH_ALGORITHM = alg
+        settings.JWTAUTH_SECRET_KEY = "short"
+        [too_short] = checks.check_keys()
+        settings.JWTAUTH_SECRET_KEY = ""
+        [missing] = checks.check_keys()
+        for error in (too_short, missing):
+            assert error.hint.endswith(HMAC_KEY_COMMAND), error.hint
+    assert HMAC_KEY_COMMAND in readme
+    assert HMAC_KEY_COMMAND in settings_doc
+    # The command makes a secret long enough for every HMAC algorithm.
+    assert len(secrets.token_urlsafe(64)) >= max(HMAC_MIN_BYTES.values())
+
+
+def test_messages_speak_of_settings_not_the_demo_sites_variables() -> None:
+    demo_settings = (ROOT / "project" / "settings.py").read_text()
+    variables = set(re.findall(r'env\.\w+\(\s*"([A-Z0-9_]+)"', demo_settings))
+    assert {"JWT_SECRET_KEY", "REDIS_URL", "DJANGO_HTTPS"} <= variables
+    for module in ("checks.py", "keys.py"):
+        source = (ROOT / "jwtauth" / module).read_text()
+        named = {v for v in variables if re.search(rf"\b{v}\b", source)}
+        assert named == set(), f"jwtauth/{module} names the demo site's {sorted(named)}"
+        assert "demo" not in source
 
 
 @pytest.mark.parametrize("name", ["ISSUER", "AUDIENCE"])

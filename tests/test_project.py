@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import http.client
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import CommandError, call_command
+
+from tests.conftest import free_port
+from tests.servers import copy_tree, run_to_exit, serving, user_env, with_venv
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD = {
@@ -84,16 +91,18 @@ def test_deploy_check_reports_https_off() -> None:
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "status"),
     [
-        ["-c", "import project.wsgi"],
-        ["-c", "import project.asgi"],
-        ["manage.py", "runserver", "127.0.0.1:0"],
+        (["-c", "import project.wsgi"], 4),  # jwtauth.startup.EXIT_STATUS, for gunicorn
+        (["-c", "import project.asgi"], 4),
+        (["manage.py", "runserver", "127.0.0.1:0"], 1),
     ],
 )
-def test_refuses_to_start_with_the_check_message_not_a_traceback(command: list[str]) -> None:
+def test_refuses_to_start_with_the_check_message_not_a_traceback(
+    command: list[str], status: int
+) -> None:
     result = run(command, {**GOOD, "JWT_SECRET_KEY": "too-short"}, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == status
     assert "jwtauth.E003" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -102,3 +111,111 @@ def test_wsgi_starts_with_a_valid_configuration() -> None:
     result = run(["-c", "import project.wsgi; print('ready')"], GOOD)
     assert result.returncode == 0, result.stderr
     assert "ready" in result.stdout
+
+
+def send(base: str, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    """Send one request (no redirect followed); return the status and the body, JSON if it is."""
+    connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+    try:
+        data = json.dumps(body) if body is not None else None
+        connection.request(method, path, data, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        raw = response.read()
+    finally:
+        connection.close()
+    is_json = response.getheader("Content-Type", "").startswith("application/json")
+    return response.status, json.loads(raw) if is_json else raw.decode()
+
+
+def test_a_copied_env_example_gives_a_working_local_site(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "jwtauth")
+    example = dict(re.findall(r"^([A-Z_]+)=(.*)$", (tree / ".env.example").read_text(), re.M))
+    subprocess.run(["bash", "-c", "cp .env.example .env"], cwd=tree, check=True)
+    port = free_port()
+    log = tmp_path / "make-run.log"
+
+    with serving(with_venv("make run", port), cwd=tree, env=user_env(), port=port, log=log) as base:
+        page = send(base, "GET", "/")
+        login = send(
+            base,
+            "POST",
+            "/auth/login/",
+            {
+                "username": example["DJANGO_SUPERUSER_USERNAME"],
+                "password": example["DJANGO_SUPERUSER_PASSWORD"],
+            },
+        )
+
+    assert page[0] == 200, page  # plain HTTP: no redirect to HTTPS
+    assert "jwtauth demo" in page[1]
+    assert login[0] == 200, login  # the superuser of .env was created, on SQLite
+    assert set(login[1]) == {"token_type", "expires_in", "access", "refresh"}
+    assert (tree / "db.sqlite3").is_file()
+    assert f"Superuser '{example['DJANGO_SUPERUSER_USERNAME']}' created." in log.read_text()
+
+
+def demo_superuser(settings: Any, **wanted: str) -> str:
+    """Run ``manage.py demo_superuser`` with ``DJANGO_SUPERUSER_*`` as ``wanted``; return stdout."""
+    settings.DEMO_SUPERUSER = {"username": "", "password": "", "email": "", **wanted}
+    out = io.StringIO()
+    call_command("demo_superuser", stdout=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_demo_superuser_needs_no_email_and_says_when_it_exists(
+    settings: Any, django_user_model: Any
+) -> None:
+    assert demo_superuser(settings, username="admin", password="pw-1") == (
+        "Superuser 'admin' created.\n"
+    )
+    admin = django_user_model.objects.get(username="admin")
+    assert (admin.is_superuser, admin.is_staff, admin.email) == (True, True, "")
+    assert admin.check_password("pw-1")
+
+    assert demo_superuser(settings, username="admin", password="pw-1") == (
+        "Superuser 'admin' exists already.\n"
+    )
+    assert demo_superuser(settings, username="admin", password="pw-2") == (
+        "Superuser 'admin' exists already; its password is not DJANGO_SUPERUSER_PASSWORD and "
+        "was kept.\n"
+    )
+    admin.refresh_from_db()
+    assert admin.check_password("pw-1")
+
+
+@pytest.mark.django_db
+def test_demo_superuser_reports_the_real_reason(settings: Any, django_user_model: Any) -> None:
+    with pytest.raises(CommandError, match="set both DJANGO_SUPERUSER_USERNAME and"):
+        demo_superuser(settings, username="admin")
+    with pytest.raises(CommandError, match="'bad user!' not created: Enter a valid username"):
+        demo_superuser(settings, username="bad user!", password="pw")
+    with pytest.raises(CommandError, match="'admin' not created: Enter a valid email address"):
+        demo_superuser(settings, username="admin", password="pw", email="not-an-address")
+    assert "set DJANGO_SUPERUSER_USERNAME and" in demo_superuser(settings)
+    assert not django_user_model.objects.exists()
+
+
+def test_make_run_stops_with_the_reason_the_superuser_was_not_created(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "jwtauth")
+    env = user_env(DJANGO_SUPERUSER_USERNAME="bad user!", DJANGO_SUPERUSER_PASSWORD="pw")
+
+    status, output = run_to_exit(with_venv("make run", free_port()), cwd=tree, env=env)
+
+    assert status is not None, f"make run served without the superuser:\n{output}"
+    assert status != 0
+    assert "CommandError: Superuser 'bad user!' not created: Enter a valid username." in output
+    assert "may exist already" not in output
+    assert "runserver" not in output
+
+
+def test_make_run_takes_django_debug_from_env_file(tmp_path: Path) -> None:
+    tree = copy_tree(tmp_path / "jwtauth")
+    (tree / ".env").write_text("DJANGO_DEBUG=False\n")  # and no keys: production refuses
+
+    status, output = run_to_exit(with_venv("make run", free_port()), cwd=tree, env=user_env())
+
+    assert status is not None, f"make run served with DEBUG on:\n{output}"
+    assert status != 0
+    assert "(jwtauth.E001) JWTAUTH_SECRET_KEY is empty" in output
+    assert not (tree / ".dev-keys.json").exists()  # DEBUG was never on: no generated keys

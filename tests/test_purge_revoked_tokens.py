@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -17,11 +15,15 @@ from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
+from hypothesis import event, given
+from hypothesis import strategies as st
 
 from jwtauth import revocation
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
 from jwtauth.tokens import now
 from tests.conftest import free_port
+from tests.security.strategies import fuzz_settings
+from tests.servers import demo_env, manage
 from tests.test_purge import HOUR, mixed, revoked_rows, sessions
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,8 +158,8 @@ def test_older_than_keeps_rows_dead_for_less_than_the_grace(clock: Any, grace: s
     [
         (["--older-than", "soon"], "is not a duration"),
         (["--older-than", "-5"], "is not a duration"),
-        (["--batch-size", "0"], "is not a whole number of at least 1"),
-        (["--batch-size", "many"], "is not a whole number of at least 1"),
+        (["--batch-size", "0"], "is not a whole number from 1 to 1000000"),
+        (["--batch-size", "many"], "is not a whole number from 1 to 1000000"),
         (["--sleep", "-1"], "is not a number of seconds"),
         (["--sleep", "forever"], "is not a number of seconds"),
     ],
@@ -165,6 +167,106 @@ def test_older_than_keeps_rows_dead_for_less_than_the_grace(clock: Any, grace: s
 def test_bad_options_are_refused_clearly(args: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         purge(*args)
+
+
+@pytest.mark.parametrize(
+    "grace", ["99999999999d", "P99999999999D", "99999999999:00:00", "9" * 400, "3651d"]
+)
+def test_a_grace_too_long_to_compute_is_refused_clearly(grace: str) -> None:
+    with pytest.raises(CommandError, match="is longer than the longest grace period, 3650 days"):
+        purge("--older-than", grace)
+
+
+def test_an_unknown_database_alias_is_refused_clearly() -> None:
+    with pytest.raises(CommandError, match="'replica' is not a database alias"):
+        purge("--database", "replica")
+
+
+def test_a_batch_size_beyond_any_statement_is_refused_clearly() -> None:
+    with pytest.raises(CommandError, match="is not a whole number from 1 to 1000000"):
+        purge("--batch-size", "9" * 30)
+
+
+def test_lifetimes_reaching_before_year_1_are_refused_clearly(settings: Any) -> None:
+    settings.JWTAUTH_REFRESH_TOKEN_LIFETIME = timedelta(days=999_000_000)
+
+    with pytest.raises(CommandError, match="reaches before year 1"):
+        purge()
+
+
+DURATION_LIKE = (
+    st.from_regex(r"[-+]?[0-9]{1,30}(\.[0-9]{1,12})?\s?[smhdwSMHDWx]?", fullmatch=True)
+    | st.from_regex(r"-?P([0-9]{1,14}D)?(T[0-9]{1,14}H)?([0-9]{1,14}M)?", fullmatch=True)
+    | st.from_regex(
+        r"-?[0-9]{1,14} ([0-9]{1,14}:)?[0-9]{1,14}:[0-9]{2}(\.[0-9]{1,9})?", fullmatch=True
+    )
+    | st.sampled_from(["nan", "inf", "-inf", "1e308", "1e-400", "-0", "0x10", "\u0663d", "", " "])
+)
+OPTION_VALUES = DURATION_LIKE | st.text(max_size=30) | st.just("default")
+OPTIONS = ["--older-than", "--batch-size", "--sleep", "--database"]
+OPTION = st.tuples(st.sampled_from(OPTIONS), OPTION_VALUES).map(list)
+# Mostly options with values; now and then a flag, or a stray word the command does not take.
+ARGUMENTS = st.lists(
+    st.one_of(OPTION, OPTION, OPTION, st.just(["--dry-run"]), st.lists(st.text(), max_size=1)),
+    max_size=4,
+).map(lambda groups: [arg for group in groups for arg in group])
+
+
+@pytest.mark.django_db
+@fuzz_settings(200)
+@given(args=ARGUMENTS)
+def test_any_arguments_end_in_a_summary_or_a_command_error(args: list[str]) -> None:
+    try:
+        output = purge(*args)
+    except CommandError as e:
+        option = re.search(r"--[a-z-]+|unrecognized arguments", str(e))
+        event(f"refused: {option[0] if option else str(e)}")
+        return
+    event("purged")
+    assert output.startswith(("Deleted 0 revoked tokens", "Dry run: would delete 0"))
+
+
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Return the environment of a demo site on a migrated SQLite file of its own."""
+    env = demo_env(tmp_path_factory.mktemp("purge") / "db.sqlite3")
+    manage(env, "migrate", "jwtauth", "--verbosity", "0").check_returncode()
+    return env
+
+
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (["--older-than", "99999999999d"], 2, "is longer than the longest grace period"),
+        (["--older-than", "P99999999999D"], 2, "is longer than the longest grace period"),
+        (["--batch-size", "9" * 5000], 2, "is not a whole number from 1 to 1000000"),
+        (["--sleep", "nan"], 2, "is not a number of seconds"),
+        (["--database", "replica"], 1, "'replica' is not a database alias"),
+        (["--older-than", "2d", "--batch-size", "10"], 0, "Deleted 0 revoked tokens"),
+    ],
+)
+def test_manage_py_answers_a_usage_error_or_a_summary_never_a_traceback(
+    migrated_sqlite: dict[str, str], args: list[str], status: int, message: str
+) -> None:
+    result = manage(migrated_sqlite, "purge_revoked_tokens", *args)
+
+    assert result.returncode == status, result.stderr
+    assert message in (result.stdout if status == 0 else result.stderr)
+    assert "Traceback" not in result.stderr
+
+
+def test_an_unmigrated_database_says_to_migrate(tmp_path: Path) -> None:
+    env = demo_env(tmp_path / "empty.sqlite3")
+
+    result = manage(env, "purge_revoked_tokens")
+
+    assert result.returncode == 1
+    assert (
+        "purge_revoked_tokens failed: the database is not migrated (OperationalError: no such table"
+        in result.stderr
+    )
+    assert "Run 'python manage.py migrate' first." in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.django_db
@@ -248,17 +350,8 @@ def test_two_concurrent_runs_both_succeed_with_the_right_total(clock: Any) -> No
 def test_database_down_exits_non_zero_with_a_clear_message() -> None:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CI"}}
     env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{free_port()}/jwtauth_gone"
-    env["PYTHONPATH"] = str(ROOT)
 
-    result = subprocess.run(
-        [sys.executable, "-m", "django", "purge_revoked_tokens", "--settings=tests.settings"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = manage(env, "purge_revoked_tokens", "--settings=tests.settings")
 
     assert result.returncode == 1
     assert "purge_revoked_tokens failed: database error (OperationalError:" in result.stderr

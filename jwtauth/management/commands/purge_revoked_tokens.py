@@ -8,39 +8,58 @@ import time
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DEFAULT_DB_ALIAS, DatabaseError
 from django.utils.dateparse import parse_duration
 
 from ... import purge
+from ...dberrors import is_missing_schema
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SHORT_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", re.IGNORECASE)
+# Longer graces than this keep everything anyway, and far longer ones reach before year 1.
+MAX_GRACE = timedelta(days=3650)
+# One DELETE holds its row locks until it commits: keep every batch short.
+MAX_BATCH_SIZE = 1_000_000
+
+
+def _parse_duration(value: str) -> timedelta | None:
+    short = _SHORT_DURATION.fullmatch(value.strip())
+    if short:
+        amount, unit = short.groups()
+        return timedelta(seconds=float(amount) * _UNITS[unit.lower() or "s"])
+    return parse_duration(value.strip())
 
 
 def duration(value: str) -> timedelta:
     """Parse ``3600``, ``90s``, ``15m``, ``1h``, ``2d``, ``1w``, ``1 02:00:00`` or ``P1DT2H``."""
-    short = _SHORT_DURATION.fullmatch(value.strip())
-    if short:
-        amount, unit = short.groups()
-        parsed: timedelta | None = timedelta(seconds=float(amount) * _UNITS[unit.lower() or "s"])
-    else:
-        parsed = parse_duration(value.strip())
+    try:
+        parsed = _parse_duration(value)
+    except OverflowError:
+        # timedelta holds at most 999999999 days, and float("9" * 400) is infinite.
+        parsed = timedelta.max
     if parsed is None or parsed < timedelta(0):
         raise argparse.ArgumentTypeError(
             f"{value!r} is not a duration (try 3600, 90m, 12h, 2d or P1DT2H)"
+        )
+    if parsed > MAX_GRACE:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is longer than the longest grace period, {MAX_GRACE.days} days"
         )
     return parsed
 
 
 def positive_int(value: str) -> int:
-    """Parse a whole number of at least 1."""
+    """Parse a whole number from 1 to ``MAX_BATCH_SIZE``."""
     try:
         number = int(value)
-    except ValueError:
+    except ValueError:  # not a number, or more digits than int() accepts
         number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    if not 1 <= number <= MAX_BATCH_SIZE:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a whole number from 1 to {MAX_BATCH_SIZE}"
+        )
     return number
 
 
@@ -102,8 +121,22 @@ class Command(BaseCommand):
         dry_run = bool(options["dry_run"])
         started = time.perf_counter()
         counts: dict[str, int] = {}
+        using = options["database"]
+        if using not in settings.DATABASES:
+            raise CommandError(
+                f"--database {using!r} is not a database alias; DATABASES has "
+                f"{', '.join(map(repr, settings.DATABASES))}."
+            )
         try:
-            for target in purge.targets(grace=options["older_than"], using=options["database"]):
+            targets = purge.targets(grace=options["older_than"], using=using)
+        except OverflowError as e:
+            # Lifetimes set to centuries, with the grace, reach before year 1.
+            raise CommandError(
+                "--older-than with JWTAUTH_ACCESS_TOKEN_LIFETIME and "
+                "JWTAUTH_REFRESH_TOKEN_LIFETIME reaches before year 1; shorten them."
+            ) from e
+        try:
+            for target in targets:
                 if dry_run:
                     counts[target.label] = purge.count(target)
                     continue
@@ -145,6 +178,11 @@ class Command(BaseCommand):
             if text
             else (error.__class__.__name__)
         )
+        if is_missing_schema(error):
+            return (
+                f"purge_revoked_tokens failed: the database is not migrated ({reason}). "
+                "Run 'python manage.py migrate' first."
+            )
         done = f" after deleting {_totals(self.deleted)}" if any(self.deleted.values()) else ""
         return (
             f"purge_revoked_tokens failed{done}: database error ({reason}). Every finished "
