@@ -23,7 +23,7 @@ from .errors import (
     challenge,
 )
 from .nonces import current_nonce
-from .proof import Proof, ath, check_proof, verify_proof
+from .proof import Proof, ath, verify_proof
 
 __all__ = [
     "DPoPBindingError",
@@ -36,7 +36,6 @@ __all__ = [
     "bound_jkt",
     "challenge",
     "check_binding",
-    "check_proof",
     "confirmation",
     "current_nonce",
     "verify_proof",

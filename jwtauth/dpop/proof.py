@@ -97,10 +97,8 @@ def _check_request(
     if not matches:
         raise InvalidDPoPProof(_("The DPoP proof is for another URL."))
     if access_token is None:
-        # At a token endpoint there is no token to hash; an ath there is a proof made for
-        # something else.
-        if "ath" in claims:
-            raise InvalidDPoPProof(_("The DPoP proof's ath does not match the access token."))
+        # At a token endpoint no access token is presented, so there is nothing to bind: an ath
+        # there (a client that adds one to every request) is ignored.
         return
     if not hmac.compare_digest(_string(claims, "ath").encode(), ath(access_token).encode()):
         raise InvalidDPoPProof(_("The DPoP proof's ath does not match the access token."))
@@ -113,15 +111,9 @@ def _check_jti(claims: Mapping[str, Any]) -> str:
     return jti
 
 
-def check_proof(
-    proof: str | None,
-    *,
-    method: str,
-    url: str,
-    access_token: str | None = None,
-    nonce_required: bool | None = None,
+def _check(
+    proof: str | None, method: str, url: str, access_token: str | None, nonce_required: bool | None
 ) -> Proof:
-    """Check ``proof`` for a request, without recording it (see :func:`verify_proof`)."""
     p = policy()
     if proof is None:
         raise InvalidDPoPProof(_("The request carries no DPoP proof."))
@@ -166,8 +158,6 @@ def verify_proof(
     :class:`~jwtauth.dpop.errors.UseDPoPNonce` or, when the replay cache is down,
     :class:`~jwtauth.dpop.errors.ReplayCacheUnavailable`.
     """
-    checked = check_proof(
-        proof, method=method, url=url, access_token=access_token, nonce_required=nonce_required
-    )
+    checked = _check(proof, method, url, access_token, nonce_required)
     replay.remember(checked.jkt, checked.jti, checked.iat)
     return checked
