@@ -469,6 +469,7 @@ def test_a_point_off_the_curve_is_refused(holder: Holder) -> None:
 
 
 @pytest.mark.usefixtures("rsa_allowed")
+@pytest.mark.filterwarnings("ignore:The RSA key is 1024 bits")  # PyJWT, signing the weak key
 def test_rsa_keys_must_be_2048_to_4096_bits_and_minimal(private_keys: dict[str, str]) -> None:
     weak = Holder("RS256", load_pem(private_keys["RSA-1024"]))
     refused(weak.proof(), "2048 to 4096 bits")
@@ -478,13 +479,23 @@ def test_rsa_keys_must_be_2048_to_4096_bits_and_minimal(private_keys: dict[str, 
     refused(client.proof(header={"jwk": {**client.jwk, "e": "Ag"}}), "not a valid public key")
 
 
-def test_the_parsed_key_is_cached_by_its_thumbprint_input(holder: Holder) -> None:
+def test_a_key_is_checked_and_parsed_once(holder: Holder) -> None:
     verify(holder.proof())
-    before = jwk._parse.cache_info()
+    loads, parses = jwk._load_members.cache_info(), jwk._parse.cache_info()
     verify(holder.proof())
     verify(holder.proof())
-    after = jwk._parse.cache_info()
-    assert (after.hits - before.hits, after.misses - before.misses) == (2, 0)
+    assert jwk._load_members.cache_info().hits - loads.hits == 2
+    assert jwk._load_members.cache_info().misses == loads.misses
+    assert jwk._parse.cache_info() == parses
+
+
+def test_a_key_with_list_members_is_parsed_once_by_its_thumbprint(holder: Holder) -> None:
+    described = {**holder.jwk, "key_ops": ["verify"]}  # unhashable: checked each time
+    verify(holder.proof(header={"jwk": described}))
+    parses = jwk._parse.cache_info()
+    verify(holder.proof(header={"jwk": described}))
+    assert jwk._parse.cache_info().hits - parses.hits == 1
+    assert jwk._parse.cache_info().misses == parses.misses
 
 
 def test_a_refused_key_is_parsed_each_time_and_never_cached(holder: Holder) -> None:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
+import string
 from typing import Any, Final
 
 from django.utils.translation import gettext_lazy as _
 
-from ..keys import b64url
 from .errors import InvalidDPoPProof
 
+B64URL: Final = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 SEGMENT: Final = re.compile(r"[A-Za-z0-9_-]+")
+_TO_STANDARD: Final = str.maketrans("-_", "+/")
+_PAD_MASK: Final = {2: 0b1111, 3: 0b11}
 # The JWS compact serialization (RFC 7515 §7.1): three non-empty base64url segments, so an
 # unsigned ("alg": "none") proof, which has an empty third one, never gets further.
 COMPACT: Final = re.compile(r"([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
@@ -23,15 +25,14 @@ def b64decode(segment: str) -> bytes:
     """Decode an unpadded base64url ``segment`` (RFC 7515 §2) in its one canonical spelling."""
     if not SEGMENT.fullmatch(segment):
         raise InvalidDPoPProof(_("The DPoP proof is not well-formed base64url."))
-    try:
-        data = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-    except (binascii.Error, ValueError) as e:
-        raise InvalidDPoPProof(_("The DPoP proof is not well-formed base64url.")) from e
-    # RFC 4648 §3.5: set pad bits give another spelling of the same bytes; only the canonical
-    # one is accepted, so that a proof (and a key's thumbprint input) has exactly one form.
-    if b64url(data) != segment:
+    # RFC 4648 §3.5: the last character of a segment 2 (3) characters past a multiple of 4
+    # carries 4 (2) pad bits; set ones would give the same bytes another spelling. Only the
+    # canonical one is accepted, so a proof (and a key's thumbprint input) has one form.
+    rest = len(segment) % 4
+    if rest == 1 or (rest and B64URL.index(segment[-1]) & _PAD_MASK[rest]):
         raise InvalidDPoPProof(_("The DPoP proof is not well-formed base64url."))
-    return data
+    # The alphabet is known good: translate it to the standard one and pad.
+    return binascii.a2b_base64(segment.translate(_TO_STANDARD) + "=" * (-len(segment) % 4))
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 Only public keys of the type the proof's ``alg`` requires are accepted (RFC 9449 §4.3, checks 5
 and 7), in the one canonical encoding RFC 7518 §6 gives them, so that the RFC 7638 thumbprint
 computed from the members received is the key's thumbprint and nothing else. Parsed keys are
-kept by their thumbprint input in a bounded cache: a client's key is parsed (and its point
-validated) once, not on every request.
+kept in bounded caches, by the JWK as received and by the thumbprint input: a client's key is
+checked, parsed and its point validated once, not on every request.
 """
 
 from __future__ import annotations
@@ -75,8 +75,23 @@ def load(jwk: Any, alg: str) -> ProofKey:
     """Return the public key ``jwk`` describes, refusing any key ``alg`` cannot be used with."""
     if not isinstance(jwk, dict):
         raise InvalidDPoPProof(_("The DPoP proof's jwk is malformed."))
+    members = tuple(jwk.items())
+    if all(isinstance(value, str) for _, value in members):
+        # The usual case: a client's key, sent with the same members on every request.
+        return _load_members(alg, members)
+    return _load(jwk, alg)
+
+
+def _load(jwk: dict[str, Any], alg: str) -> ProofKey:
     kty = ALGORITHMS[alg]
     return _parse(kty, _check_members(jwk, kty, alg))
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def _load_members(alg: str, members: tuple[tuple[str, str], ...]) -> ProofKey:
+    # The checks depend on nothing else, so a JWK that passed them once passes again; one that
+    # failed raised, and lru_cache keeps results only: it is checked again every time.
+    return _load(dict(members), alg)
 
 
 def _unsigned(value: str, name: str) -> int:

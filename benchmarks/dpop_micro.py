@@ -1,0 +1,173 @@
+#!/usr/bin/env python
+"""Measure what a DPoP proof costs to verify, beside a bearer token's decode, in one process.
+
+Usage (from the repository root, with the project's virtual environment)::
+
+    .venv/bin/python benchmarks/dpop_micro.py [--n 4000] [--rounds 7] [--redis-url URL]
+
+Every figure is a median over ``--rounds`` rounds of ``--n`` calls each, the contenders
+interleaved round by round so machine noise hits each alike:
+
+- ``decode`` - ``jwtauth.tokens.decode`` of an access token, HS256 (the default) and ES256;
+- ``verify_proof`` cold - every call parses and validates its key afresh (key cache cleared);
+- ``verify_proof`` warm - the key comes from the cache, as for a client's second request on;
+- with ``--redis-url`` (or ``REDIS_URL``), also the replay cache's ``SET NX`` on that Redis
+  and a one-key ``MGET`` beside it, the round trip a bearer request's revocation lookup pays,
+  to put the verification in the per-request picture.
+
+Without a Redis, the replay cache is Django's ``DummyCache`` (its ``add`` is free), so the
+``verify_proof`` rows are the verification alone. Not part of ``make bench``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+URL = "https://api.example.test/items/7?page=2"
+SECRET = "benchmark-secret-" + "k" * 48
+
+
+def configure(redis_url: str | None) -> None:
+    """Configure a minimal Django: one cache (Redis or a no-op), HS256 tokens."""
+    import django
+    from django.conf import settings
+
+    if redis_url:
+        cache = {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": f"dpop-micro-{os.getpid()}",
+        }
+    else:
+        cache = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    settings.configure(
+        SECRET_KEY="benchmark-django-secret-" + "x" * 40,
+        INSTALLED_APPS=[],
+        CACHES={"default": cache},
+        JWTAUTH_SECRET_KEY=SECRET,
+        USE_TZ=True,
+    )
+    django.setup()
+
+
+def es256_pem() -> str:
+    """Return a fresh P-256 private key as PEM."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+def timed(calls: Iterator[Callable[[], Any]], n: int) -> float:
+    """Return the mean time of ``n`` calls drawn from ``calls``, in microseconds."""
+    batch = [next(calls) for _ in range(n)]
+    started = time.perf_counter()
+    for call in batch:
+        call()
+    return (time.perf_counter() - started) / n * 1e6
+
+
+def main() -> None:
+    """Run the contenders round-robin and print the medians and the ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=4000, help="calls per contender per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL") or None)
+    args = parser.parse_args()
+    configure(args.redis_url)
+
+    from django.core.cache import caches
+    from django.test.utils import override_settings
+
+    from jwtauth import dpop, tokens
+    from jwtauth.dpop import jwk
+    from jwtauth.dpop.client import DPoPKey
+
+    hs256, _ = tokens.encode(tokens.ACCESS, sub="1", sid="s" * 22, lifetime=3600)
+    es256_settings = override_settings(JWTAUTH_ALGORITHM="ES256", JWTAUTH_PRIVATE_KEY=es256_pem())
+    with es256_settings:
+        es256, _ = tokens.encode(tokens.ACCESS, sub="1", sid="s" * 22, lifetime=3600)
+    keys = {alg: DPoPKey.generate(alg) for alg in ("ES256", "Ed25519")}
+
+    def proofs(alg: str, cold: bool) -> Iterator[Callable[[], Any]]:
+        # Made ahead of the timing: a fresh jti each, as a client sends.
+        key = keys[alg]
+        while True:
+            proof = key.proof("GET", URL, access_token=hs256)
+
+            def call(proof: str = proof) -> Any:
+                if cold:
+                    jwk._parse.cache_clear()
+                return dpop.verify_proof(proof, method="GET", url=URL, access_token=hs256)
+
+            yield call
+
+    def repeat(call: Callable[[], Any]) -> Iterator[Callable[[], Any]]:
+        while True:
+            yield call
+
+    contenders: dict[str, Callable[[], Iterator[Callable[[], Any]]]] = {
+        "decode HS256 (bearer)": lambda: repeat(lambda: tokens.decode(hs256)),
+        "decode ES256 (bearer)": lambda: repeat(lambda: tokens.decode(es256)),
+        "verify_proof ES256 cold": lambda: proofs("ES256", cold=True),
+        "verify_proof ES256 warm": lambda: proofs("ES256", cold=False),
+        "verify_proof Ed25519 warm": lambda: proofs("Ed25519", cold=False),
+    }
+    if args.redis_url:
+        client = caches["default"].client.get_client(write=True)  # type: ignore[attr-defined]
+        contenders["Redis MGET, one key (lookup round trip)"] = lambda: repeat(
+            lambda: client.mget(["dpop-micro-absent"])
+        )
+
+    samples: dict[str, list[float]] = {name: [] for name in contenders}
+    for _ in range(args.rounds):
+        for name, make in contenders.items():
+            # The ES256 configuration is entered around the timing, not inside it.
+            context = es256_settings if "ES256 (bearer)" in name else nullcontext()
+            with context:
+                samples[name].append(timed(make(), args.n))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+
+    replay = "Redis SET NX" if args.redis_url else "no-op (DummyCache)"
+    print(
+        f"DPoP micro-benchmark: median of {args.rounds} rounds x {args.n} calls; replay cache: {replay}"
+    )
+    for name, value in medians.items():
+        print(f"  {name:<42} {value:8.1f} us")
+    bearer = medians["decode HS256 (bearer)"]
+    warm = medians["verify_proof ES256 warm"]
+    print(f"  verify_proof ES256 warm / decode HS256     {warm / bearer:8.2f} x")
+    print(
+        f"  verify_proof ES256 warm / decode ES256     {warm / medians['decode ES256 (bearer)']:8.2f} x"
+    )
+    print(
+        f"  verify_proof ES256 cold / warm             {medians['verify_proof ES256 cold'] / warm:8.2f} x"
+    )
+    if args.redis_url:
+        lookup = medians["Redis MGET, one key (lookup round trip)"]
+        # A bearer request pays decode + the lookup's round trip; a DPoP one adds verify_proof
+        # (which includes its SET NX round trip).
+        ratio = (bearer + lookup + warm) / (bearer + lookup)
+        print(f"  auth overhead, DPoP / bearer (decode + lookup round trip) {ratio:8.2f} x")
+        caches["default"].delete_pattern("*")  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    main()
