@@ -539,6 +539,13 @@ def test_an_es256_signature_of_the_wrong_length_is_refused(holder: Holder, lengt
         verify(f"{header}.{payload}.{signature}")
 
 
+def test_an_es256_signature_respelt_with_a_leading_zero_is_refused(holder: Holder) -> None:
+    # R || 0x00 || S is the same pair of integers, 65 bytes long: not the JWS encoding.
+    header, payload, signature = holder.proof().split(".")
+    raw = forge.unb64url(signature)
+    refused(f"{header}.{payload}.{forge.b64url(raw[:32] + bytes(1) + raw[32:])}", "signature")
+
+
 def test_a_der_ecdsa_signature_is_refused(holder: Holder) -> None:
     # RFC 7518 §3.4: R || S, not the DER structure cryptography returns.
     der = forge.sign(
