@@ -623,7 +623,17 @@ def test_an_infinite_iat_is_refused(holder: Holder) -> None:
 
 @pytest.mark.parametrize(
     "ath",
-    [ath_of(TOKEN + "x"), ath_of(TOKEN)[:-1], ath_of(TOKEN).upper(), "", 1, None, OMIT],
+    [
+        ath_of(TOKEN + "x"),
+        ath_of(TOKEN)[:-1],
+        ath_of(TOKEN).upper(),
+        "",
+        "é",
+        "\ud800",
+        1,
+        None,
+        OMIT,
+    ],
     ids=repr,
 )
 def test_a_wrong_or_missing_ath_is_refused(holder: Holder, ath: Any) -> None:

@@ -130,7 +130,9 @@ def _draw_members(draw: st.DrawFn, valid: dict[str, st.SearchStrategy[Any]]) -> 
         if mode == "valid":
             members[name] = draw(strategy)
         elif mode == "random":
-            members[name] = draw(json_values | st.sampled_from(["none", "HS256", "GET", URL]))
+            # Lone surrogates too: JSON can spell them ("\\ud800"), and they break encode().
+            odd = st.sampled_from(["none", "HS256", "GET", URL, "\ud800", "é", "\x00"])
+            members[name] = draw(json_values | odd)
     return members
 
 

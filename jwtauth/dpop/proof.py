@@ -100,7 +100,10 @@ def _check_request(
         # At a token endpoint no access token is presented, so there is nothing to bind: an ath
         # there (a client that adds one to every request) is ignored.
         return
-    if not hmac.compare_digest(_string(claims, "ath").encode(), ath(access_token).encode()):
+    # Bytes for compare_digest, which refuses non-ASCII text; a lone surrogate, which JSON can
+    # spell, must not make encode() raise either.
+    claimed = _string(claims, "ath").encode("utf-8", "surrogatepass")
+    if not hmac.compare_digest(claimed, ath(access_token).encode("ascii")):
         raise InvalidDPoPProof(_("The DPoP proof's ath does not match the access token."))
 
 
