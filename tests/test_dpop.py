@@ -258,6 +258,22 @@ def test_htu_for_another_url_is_refused(holder: Holder, claim: str, request_url:
     refused(holder.proof(htu=claim), "another URL", url=request_url)
 
 
+def test_behind_a_proxy_the_forwarded_headers_make_htu_match(
+    holder: Holder, settings: Any, rf: Any
+) -> None:
+    # The client signs the public URL; the server must rebuild it from what the proxy forwards.
+    public = "https://api.example.test/items/7"
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "api.example.test"}
+    forwarded = {"path": "/items/7?page=2", "HTTP_HOST": "app-internal:8000", "headers": headers}
+    proof = holder.proof(htu=public)
+    refused(proof, "another URL", url=rf.get(**forwarded).build_absolute_uri())
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.USE_X_FORWARDED_HOST = True
+    url = rf.get(**forwarded).build_absolute_uri()
+    assert url == public + "?page=2"
+    verify(proof, url=url)
+
+
 # -- form ----------------------------------------------------------------------------------------
 
 
@@ -720,6 +736,8 @@ def _verify_in_child(proof: str) -> str:
 
 
 @pytest.mark.redis
+# Python 3.12 warns on any fork while other threads exist (earlier tests may leave idle ones).
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_processes_share_the_replay_cache(holder: Holder) -> None:
     proof = holder.proof()
     with multiprocessing.get_context("fork").Pool(4) as pool:

@@ -50,6 +50,7 @@ class _Outage:
 
     @classmethod
     def unavailable(cls, cause: str) -> ReplayCacheUnavailable:
+        """Return the error refusing the proof, warning if the outage has just begun."""
         if not cls.failing:
             cls.failing = True
             logger.warning("DPoP replay cache unavailable (%s): refusing DPoP proofs", cause)
