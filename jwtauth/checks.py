@@ -11,6 +11,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from .conf import conf
+from .dpop import policy as dpop_policy
 from .exceptions import KeyConfigurationError
 from .keys import HMAC_MIN_BYTES, keyring
 
@@ -196,3 +197,62 @@ def check_cookies(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         ]
     return []
+
+
+def _dpop_algorithm_errors(value: Any) -> list[CheckMessage]:
+    if (
+        isinstance(value, list | tuple)
+        and value
+        and all(isinstance(a, str) and a in dpop_policy.ALGORITHMS for a in value)
+    ):
+        return []
+    return [
+        Error(
+            f"JWTAUTH_DPOP_ALGORITHMS={value!r} must be a non-empty list of "
+            f"{', '.join(dpop_policy.ALGORITHMS)}.",
+            hint="DPoP proofs are signed with the client's private key (RFC 9449 §4.3): 'none' "
+            "and the HMAC algorithms are never accepted. The default is "
+            f"{list(dpop_policy.DEFAULT_ALGORITHMS)!r}.",
+            id="jwtauth.E013",
+        )
+    ]
+
+
+def _within(value: Any, low: float, high: float) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+
+
+@register("jwtauth")
+def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check the DPoP settings: the algorithm allowlist, the iat skew, the nonces, the switches."""
+    errors = _dpop_algorithm_errors(conf.DPOP_ALGORITHMS)
+    if not _within(conf.DPOP_IAT_SKEW, 1, dpop_policy.MAX_IAT_SKEW):
+        errors.append(
+            Error(
+                f"JWTAUTH_DPOP_IAT_SKEW={conf.DPOP_IAT_SKEW!r} must be a number of seconds from 1 "
+                f"to {dpop_policy.MAX_IAT_SKEW}.",
+                hint="It bounds how long a proof stays usable (RFC 9449 §11.1); fix the clocks "
+                "rather than widening it.",
+                id="jwtauth.E014",
+            )
+        )
+    low, high = dpop_policy.NONCE_LIFETIME_RANGE
+    if not _within(conf.DPOP_NONCE_LIFETIME, low, high):
+        errors.append(
+            Error(
+                f"JWTAUTH_DPOP_NONCE_LIFETIME={conf.DPOP_NONCE_LIFETIME!r} must be a number of "
+                f"seconds from {low} to {high}.",
+                hint="A server nonce is accepted for one to two lifetimes; 300 is the default.",
+                id="jwtauth.E015",
+            )
+        )
+    for name in ("DPOP_NONCE", "DPOP_REQUIRED"):
+        if not isinstance(getattr(conf, name), bool):
+            errors.append(
+                Error(
+                    f"JWTAUTH_{name} must be True or False.",
+                    hint=f"Set JWTAUTH_{name} = True or False.",
+                    id="jwtauth.E016",
+                )
+            )
+    return errors

@@ -60,6 +60,12 @@ DEFAULTS: dict[str, Any] = {
     "JWKS_MAX_AGE": 3600,
     "X_XSS_PROTECTION": "0",
     "MAX_BODY_SIZE": 16384,
+    # DPoP (RFC 9449): see docs/dpop.md.
+    "DPOP_ALGORITHMS": ["ES256", "Ed25519", "EdDSA"],
+    "DPOP_IAT_SKEW": 60,
+    "DPOP_NONCE": False,
+    "DPOP_NONCE_LIFETIME": 300,
+    "DPOP_REQUIRED": False,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

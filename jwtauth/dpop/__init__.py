@@ -1,0 +1,42 @@
+"""DPoP, OAuth 2.0 Demonstrating Proof of Possession (RFC 9449): verify proofs, bind tokens.
+
+The API the request layer calls::
+
+    proof = verify_proof(request.headers.get("DPoP"), method=request.method,
+                         url=request.build_absolute_uri(), access_token=token_or_none)
+    check_binding(token.claims, proof)  # proof=None for a Bearer request
+
+Failures raise :class:`InvalidDPoPProof` (``invalid_dpop_proof``), :class:`UseDPoPNonce`
+(``use_dpop_nonce``, with the nonce to send in ``DPoP-Nonce``), :class:`DPoPBindingError` (a
+:class:`~jwtauth.exceptions.TokenError`, ``invalid_token``) or
+:class:`ReplayCacheUnavailable` (503); :func:`challenge` gives the headers that answer each.
+See docs/dpop.md.
+"""
+
+from .binding import bound_jkt, check_binding, confirmation
+from .errors import (
+    DPoPBindingError,
+    DPoPError,
+    InvalidDPoPProof,
+    ReplayCacheUnavailable,
+    UseDPoPNonce,
+    challenge,
+)
+from .nonces import current_nonce
+from .proof import Proof, ath, verify_proof
+
+__all__ = [
+    "DPoPBindingError",
+    "DPoPError",
+    "InvalidDPoPProof",
+    "Proof",
+    "ReplayCacheUnavailable",
+    "UseDPoPNonce",
+    "ath",
+    "bound_jkt",
+    "challenge",
+    "check_binding",
+    "confirmation",
+    "current_nonce",
+    "verify_proof",
+]
