@@ -213,7 +213,7 @@ def _dpop_algorithm_errors(value: Any) -> list[CheckMessage]:
             hint="DPoP proofs are signed with the client's private key (RFC 9449 §4.3): 'none' "
             "and the HMAC algorithms are never accepted. The default is "
             f"{list(dpop_policy.DEFAULT_ALGORITHMS)!r}.",
-            id="jwtauth.E013",
+            id="jwtauth.E017",
         )
     ]
 
@@ -233,7 +233,7 @@ def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
                 f"to {dpop_policy.MAX_IAT_SKEW}.",
                 hint="It bounds how long a proof stays usable (RFC 9449 §11.1); fix the clocks "
                 "rather than widening it.",
-                id="jwtauth.E014",
+                id="jwtauth.E018",
             )
         )
     low, high = dpop_policy.NONCE_LIFETIME_RANGE
@@ -243,7 +243,7 @@ def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
                 f"JWTAUTH_DPOP_NONCE_LIFETIME={conf.DPOP_NONCE_LIFETIME!r} must be a number of "
                 f"seconds from {low} to {high}.",
                 hint="A server nonce is accepted for one to two lifetimes; 300 is the default.",
-                id="jwtauth.E015",
+                id="jwtauth.E019",
             )
         )
     for name in ("DPOP_NONCE", "DPOP_REQUIRED"):
@@ -252,7 +252,7 @@ def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
                 Error(
                     f"JWTAUTH_{name} must be True or False.",
                     hint=f"Set JWTAUTH_{name} = True or False.",
-                    id="jwtauth.E016",
+                    id="jwtauth.E020",
                 )
             )
     return errors
