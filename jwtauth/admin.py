@@ -8,6 +8,7 @@ revoking it and removed by un-revoking it; sessions and cutoffs are only ever re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -345,12 +346,17 @@ class ViewOnly:
 
 
 def confirm(
-    model_admin: Any, request: HttpRequest, queryset: QuerySet[Any], **context: Any
+    model_admin: Any,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    describe: Callable[[Any], str] = str,
+    **context: Any,
 ) -> TemplateResponse:
     """Answer a changelist action with a confirmation page, as Django's bulk delete does.
 
-    The page posts the same action back with ``post=yes``; ``context`` names the ``action``
-    and gives the page its ``title``, ``question`` and ``confirm`` (the button's label).
+    The page lists the rows (each as ``describe`` puts it) and posts the same action back with
+    ``post=yes``; ``context`` names the ``action`` and gives the page its ``title``,
+    ``question`` and ``confirm`` (the button's label).
     """
     return TemplateResponse(
         request,
@@ -359,6 +365,7 @@ def confirm(
             **model_admin.admin_site.each_context(request),
             "opts": model_admin.opts,
             "queryset": queryset,
+            "items": [describe(obj) for obj in queryset],
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             **context,
         },
@@ -374,16 +381,9 @@ def confirmed(request: HttpRequest) -> bool:
 class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
     """List login sessions (devices) and revoke them; nothing is edited in place."""
 
-    # The state comes second so that it stays on screen at 1366 pixels beside the filters.
-    list_display = (
-        "user",
-        "state_display",
-        "why",
-        "device",
-        "ip_address",
-        "last_used",
-        "created_at",
-    )
+    # The state comes second and every column fits 1366 pixels beside the filters; the login
+    # time is on each session's page (and in the filters).
+    list_display = ("user", "state_display", "why", "device", "ip_address", "last_used")
     list_filter = (SessionStateFilter, "created_at")
     list_select_related = ("user",)
     search_fields = (_username_lookup(), "^sid", "label")
@@ -405,6 +405,9 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
         "revoke_reason",
     )
 
+    class Media:
+        css = {"all": ["jwtauth/admin.css"]}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         """Annotate each session with its state, by the rule the sessions API uses too."""
         return TokenSession.objects.with_state().select_related("user")
@@ -421,9 +424,9 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
         return format_html('<span title="{}">{}</span>', agent, short)
 
     @admin.display(description=_("last used"), ordering="last_used")
-    def last_used(self, obj: Any) -> Any:
+    def last_used(self, obj: Any) -> str:
         """Show when the session last logged in or refreshed."""
-        return obj.last_used_at
+        return _short(obj.last_used_at)
 
     @admin.display(description=_("state"), ordering="state")
     def state_display(self, obj: Any) -> str:
@@ -462,6 +465,7 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
                 self,
                 request,
                 queryset,
+                describe=_describe_session,
                 action="revoke_selected_sessions",
                 title=_("Revoke the selected sessions?"),
                 question=_(
@@ -496,12 +500,19 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
         return None
 
 
+def _describe_session(session: Any) -> str:
+    device = session.label or session.user_agent or "—"
+    return f"{session.user} · {device[:SHORT_AGENT]} · {session.state} · {session.sid[:8]}…"
+
+
+def _short(moment: datetime) -> str:
+    return date_format(localtime(moment), "SHORT_DATETIME_FORMAT")
+
+
 def _when(text: Any, moment: datetime | None) -> str:
     if moment is None:
         return str(text)
-    return format_html(
-        "{}<br><small>{}</small>", text, date_format(localtime(moment), "SHORT_DATETIME_FORMAT")
-    )
+    return format_html("{}<br><small>{}</small>", text, _short(moment))
 
 
 @admin.register(UserCutoff)
@@ -640,7 +651,6 @@ class UserTokensAdminMixin:
                 **self.admin_site.each_context(request),  # type: ignore[attr-defined]
                 "opts": opts,
                 "object": obj,
-                "queryset": [obj],
                 "change_url": change_url,
                 "live_sessions": sessions.for_user(obj).count(),
                 "title": _("Revoke every token of “%(user)s”?") % {"user": obj},

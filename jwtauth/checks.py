@@ -14,6 +14,8 @@ from .exceptions import KeyConfigurationError
 from .keys import HMAC_MIN_BYTES, keyring
 
 MAX_LEEWAY_SECONDS = 300
+# Okta's grace period goes up to 60 s, Hydra's to 5 minutes; a retry needs far less.
+MAX_REUSE_INTERVAL = 300
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 JWT_MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
 UNSHARED_CACHES = {
@@ -145,3 +147,55 @@ def check_cookies(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> li
             )
         ]
     return []
+
+
+def _positive_or_none(value: Any) -> bool:
+    seconds = None if value is None else _seconds(value)
+    return value is None or (seconds is not None and seconds >= 1)
+
+
+@register("jwtauth")
+def check_sessions(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check the refresh reuse interval and the session policy."""
+    messages: list[CheckMessage] = []
+    interval = conf.REFRESH_REUSE_INTERVAL
+    if not isinstance(interval, int) or isinstance(interval, bool):
+        interval = -1
+    if not 0 <= interval <= MAX_REUSE_INTERVAL:
+        messages.append(
+            Error(
+                f"JWTAUTH_REFRESH_REUSE_INTERVAL={conf.REFRESH_REUSE_INTERVAL!r} must be a whole "
+                f"number of seconds from 0 to {MAX_REUSE_INTERVAL}.",
+                hint="It only needs to cover a client's retry; every second of it also lets a "
+                "stolen previous refresh token in. 0 treats every reuse as theft.",
+                id="jwtauth.E013",
+            )
+        )
+    cap = conf.MAX_SESSIONS_PER_USER
+    if cap is not None and (type(cap) is not int or cap < 1):
+        messages.append(
+            Error(
+                f"JWTAUTH_MAX_SESSIONS_PER_USER={cap!r} must be a positive integer or None.",
+                hint="None lifts the cap; a login past it revokes the least recently used session.",
+                id="jwtauth.E014",
+            )
+        )
+    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_LIFETIME"):
+        if not _positive_or_none(getattr(conf, name)):
+            messages.append(
+                Error(
+                    f"JWTAUTH_{name} must be a positive duration or None.",
+                    hint="Use a timedelta, e.g. timedelta(days=7); None turns the limit off.",
+                    id="jwtauth.E015",
+                )
+            )
+    if hasattr(settings, "JWTAUTH_REFRESH_REUSE_GRACE"):
+        messages.append(
+            Warning(
+                "JWTAUTH_REFRESH_REUSE_GRACE is no longer read.",
+                hint="JWTAUTH_REFRESH_REUSE_INTERVAL replaces it: within it a retry with the "
+                "previous refresh token succeeds. Remove the old setting.",
+                id="jwtauth.W003",
+            )
+        )
+    return messages

@@ -11,6 +11,7 @@ import functools
 import ipaddress
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -305,12 +306,14 @@ def _label(data: dict[str, Any]) -> str:
     value = data.get("label")
     if not isinstance(value, str):
         raise BadRequest(_("The field 'label' is required and must be a string."))
-    # Shown to the user and in the admin: printable text only, surrounding spaces dropped.
-    label = value.strip()
-    if len(label) > MAX_LABEL or not all(c.isprintable() for c in label):
-        detail = _("The label must be printable text of at most %(max)d characters.")
+    # Shown to the user and in the admin: no control characters, nor lone surrogates (which
+    # no UTF-8 database stores); the length is counted before surrounding spaces are dropped.
+    if len(value) > MAX_LABEL or any(unicodedata.category(c) in {"Cc", "Cs"} for c in value):
+        detail = _(
+            "The label must be text of at most %(max)d characters, without control characters."
+        )
         raise BadRequest(detail % {"max": MAX_LABEL})
-    return label
+    return value.strip()
 
 
 @endpoint("GET", "PATCH", auth=True)
