@@ -8,28 +8,32 @@ revoking it and removed by un-revoking it; sessions and cutoffs are only ever re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
+from django.contrib.admin import helpers
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.signals import request_started
 from django.core.validators import RegexValidator
-from django.db.models import Case, F, OuterRef, Q, QuerySet, Subquery, Value, When
-from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import select_template
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
+from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import revocation
+from . import revocation, sessions
 from .conf import conf
-from .exceptions import TokenError, TokenExpired
-from .models import RevokedToken, TokenSession, UserCutoff
+from .exceptions import TokenError, TokenExpired, TokenTypeMismatch
+from .models import EXPIRED, LIFETIME, LIVE, REVOKED, RevokedToken, TokenSession, UserCutoff
 from .tokens import ACCESS, REFRESH, Token, decode, now
 
 if TYPE_CHECKING:
@@ -43,6 +47,7 @@ else:
 
 ADMIN_REASON = "revoked by an administrator"
 SHORT_JTI = 10
+SHORT_AGENT = 40
 
 
 def _username_lookup(prefix: str = "user__") -> str:
@@ -134,9 +139,13 @@ class RevokeTokenForm(RevokeFormBase):
 def verified(raw: str) -> Token:
     """Return ``raw`` verified as an access or a refresh token; raise a form error otherwise."""
     errors: dict[str, TokenError] = {}
+    wrong_type: set[str] = set()
     for token_type in (ACCESS, REFRESH):
         try:
             return decode(raw, token_type)
+        except TokenTypeMismatch as e:
+            errors[token_type] = e
+            wrong_type.add(token_type)
         except TokenExpired as e:
             # Verified, but dead already: every check refuses it (RFC 7519 §4.1.4), so a
             # revocation would protect nothing. Its claims stay untrusted and unread.
@@ -150,7 +159,6 @@ def verified(raw: str) -> Token:
         except TokenError as e:
             errors[token_type] = e
     # Show why the token failed as the type its header claims, not the other type's mismatch.
-    wrong_type = {t for t, e in errors.items() if str(e) == f"The token is not an {t} token."}
     reason = next((e for t, e in errors.items() if t not in wrong_type), errors[ACCESS])
     raise ValidationError(
         _("This is not a valid token of this site: %(reason)s"),
@@ -258,10 +266,9 @@ class RevokedTokenAdmin(RevokedTokenAdminBase):
             reason=obj.reason or ADMIN_REASON,
             revoked_by=request.user,
         )
-        saved = RevokedToken.objects.get(jti=obj.jti)
-        obj.pk, obj.revoked_at, obj.reason = saved.pk, saved.revoked_at, saved.reason
-        obj.revoked_by_id = saved.revoked_by_id
-        obj._state.adding, obj._state.db = False, saved._state.db
+        # The admin goes on to log and link the row by its key: read back what was written.
+        obj.pk = RevokedToken.objects.values_list("pk", flat=True).get(jti=obj.jti)
+        obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: Any) -> None:
         """Un-revoke through :mod:`jwtauth.revocation`, which clears the cache too."""
@@ -308,27 +315,14 @@ class SessionStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         """Offer the three states."""
-        return [("live", _("live")), ("revoked", _("revoked")), ("expired", _("expired"))]
+        return [(LIVE, _("live")), (REVOKED, _("revoked")), (EXPIRED, _("expired"))]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        """Filter on the state annotated by :meth:`TokenSessionAdmin.get_queryset`."""
+        """Filter on the state annotated by ``TokenSession.objects.with_state``."""
         value = self.value()
-        if value in {"live", "revoked", "expired"}:
+        if value in {LIVE, REVOKED, EXPIRED}:
             return queryset.filter(state=value)
         return queryset
-
-
-def _session_state() -> Case:
-    # Mirrors revocation._is_dead: a session is dead when revoked itself or when it started
-    # before its user's cutoff (logout everywhere, password change, an admin's "revoke all").
-    return Case(
-        When(
-            Q(revoked_at__isnull=False) | Q(user_cutoff__gt=F("created_at")),
-            then=Value("revoked"),
-        ),
-        When(expires_at__lte=now(), then=Value("expired")),
-        default=Value("live"),
-    )
 
 
 class ViewOnly:
@@ -351,29 +345,57 @@ class ViewOnly:
         return False
 
 
+def confirm(
+    model_admin: Any,
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    describe: Callable[[Any], str] = str,
+    **context: Any,
+) -> TemplateResponse:
+    """Answer a changelist action with a confirmation page, as Django's bulk delete does.
+
+    The page lists the rows (each as ``describe`` puts it) and posts the same action back with
+    ``post=yes``; ``context`` names the ``action`` and gives the page its ``title``,
+    ``question`` and ``confirm`` (the button's label).
+    """
+    return TemplateResponse(
+        request,
+        "admin/jwtauth/action_confirmation.html",
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.opts,
+            "queryset": queryset,
+            "items": [describe(obj) for obj in queryset],
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            **context,
+        },
+    )
+
+
+def confirmed(request: HttpRequest) -> bool:
+    """Tell whether the action's confirmation page was answered "yes"."""
+    return request.POST.get("post") == "yes"
+
+
 @admin.register(TokenSession)
 class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
     """List login sessions (devices) and revoke them; nothing is edited in place."""
 
-    list_display = (
-        "user",
-        "device",
-        "ip_address",
-        "created_at",
-        "last_used",
-        "expires_at",
-        "state_display",
-    )
-    list_filter = (SessionStateFilter, "created_at", "expires_at")
+    # The state comes second and every column fits 1366 pixels beside the filters; the login
+    # time is on each session's page (and in the filters).
+    list_display = ("user", "state_display", "why", "device", "ip_address", "last_used")
+    list_filter = (SessionStateFilter, "created_at")
     list_select_related = ("user",)
-    search_fields = (_username_lookup(), "^sid")
-    search_help_text = _("Search by username or by the start of a session id.")
+    search_fields = (_username_lookup(), "^sid", "label")
+    search_help_text = _("Search by username, session label or the start of a session id.")
     ordering = ("-created_at",)
     actions = ("revoke_selected_sessions",)
     fields = (
         "sid",
         "user",
         "state_display",
+        "why",
+        "label",
         "user_agent",
         "ip_address",
         "created_at",
@@ -383,43 +405,75 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
         "revoke_reason",
     )
 
+    class Media:
+        css = {"all": ["jwtauth/admin.css"]}
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        """Annotate each session with its user's cutoff, its state and when it was last used."""
-        cutoff = UserCutoff.objects.filter(user_id=OuterRef("user_id")).values("cutoff")[:1]
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                user_cutoff=Subquery(cutoff),
-                last_used=Coalesce("refreshed_at", "created_at"),
-            )
-            .annotate(state=_session_state())
-        )
+        """Annotate each session with its state, by the rule the sessions API uses too."""
+        return TokenSession.objects.with_state().select_related("user")
 
     @admin.display(description=_("device"), ordering="user_agent")
     def device(self, obj: TokenSession) -> str:
-        """Show the start of the user agent seen at login; the whole of it in the tooltip."""
+        """Show the user's label and the start of the user agent; the whole in the tooltip."""
         agent = obj.user_agent or "—"
-        short = agent if len(agent) <= 60 else agent[:59] + "…"
+        short = agent if len(agent) <= SHORT_AGENT else agent[: SHORT_AGENT - 1] + "…"
+        if obj.label:
+            return format_html(
+                '<strong>{}</strong><br><span title="{}">{}</span>', obj.label, agent, short
+            )
         return format_html('<span title="{}">{}</span>', agent, short)
 
     @admin.display(description=_("last used"), ordering="last_used")
-    def last_used(self, obj: Any) -> Any:
+    def last_used(self, obj: Any) -> str:
         """Show when the session last logged in or refreshed."""
-        return obj.last_used_at
+        return _short(obj.last_used_at)
 
     @admin.display(description=_("state"), ordering="state")
     def state_display(self, obj: Any) -> str:
         """Show live, revoked or expired."""
         return str(obj.state)
 
+    @admin.display(description=_("ends or ended"))
+    def why(self, obj: Any) -> str:
+        """Say when and why the session ended, or when and how a live one will end."""
+        if obj.revoked_at is not None:
+            return _when(obj.revoke_reason or _("revoked"), obj.revoked_at)
+        if obj.state == REVOKED:
+            reason = _("all of the user's tokens revoked: %(reason)s") % {
+                "reason": obj.cutoff_reason or _("no reason given")
+            }
+            return _when(reason, obj.user_cutoff)
+        end, cause = obj.ends
+        if obj.state == EXPIRED:
+            text = _("maximum lifetime reached") if cause == LIFETIME else _("unused too long")
+            return _when(text, end)
+        if cause == LIFETIME:
+            return _when(_("ends (maximum lifetime)"), end)
+        return _when(_("ends unless used"), end)
+
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         """Allow revoking to whoever holds the model's change permission."""
         return admin.ModelAdmin.has_change_permission(self, request)
 
     @admin.action(description=_("Revoke selected sessions"), permissions=["revoke"])
-    def revoke_selected_sessions(self, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-        """Revoke the selected sessions, with every token they hold."""
+    def revoke_selected_sessions(
+        self, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> TemplateResponse | None:
+        """Ask for confirmation, then revoke the selected sessions with every token they hold."""
+        if not confirmed(request):
+            return confirm(
+                self,
+                request,
+                queryset,
+                describe=_describe_session,
+                action="revoke_selected_sessions",
+                title=_("Revoke the selected sessions?"),
+                question=_(
+                    "Every token of these sessions is refused from the very next request, in "
+                    "every process; their devices must log in again."
+                ),
+                confirm=_("Yes, revoke them"),
+            )
         sids = list(queryset.values_list("sid", flat=True))
         revoked = revocation.revoke_sessions(sids, reason=ADMIN_REASON, revoked_by=request.user)
         self.message_user(
@@ -443,6 +497,22 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
                 % {"count": len(sids) - revoked},
                 messages.INFO,
             )
+        return None
+
+
+def _describe_session(session: Any) -> str:
+    device = session.label or session.user_agent or "—"
+    return f"{session.user} · {device[:SHORT_AGENT]} · {session.state} · {session.sid[:8]}…"
+
+
+def _short(moment: datetime) -> str:
+    return date_format(localtime(moment), "SHORT_DATETIME_FORMAT")
+
+
+def _when(text: Any, moment: datetime | None) -> str:
+    if moment is None:
+        return str(text)
+    return format_html("{}<br><small>{}</small>", text, _short(moment))
 
 
 @admin.register(UserCutoff)
@@ -455,12 +525,31 @@ class UserCutoffAdmin(ViewOnly, UserCutoffAdminBase):
     ordering = ("-cutoff",)
 
 
-@admin.action(description=_("Revoke all tokens of selected users"), permissions=["change"])
-def revoke_all_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]) -> None:
-    """Revoke every token the selected users hold (they must log in again)."""
-    user_ids = list(queryset.values_list("pk", flat=True))
+def _revoke_users(request: HttpRequest, user_ids: list[Any]) -> None:
     for user_id in user_ids:
         revocation.revoke_user(user_id, reason=ADMIN_REASON, revoked_by=request.user)
+
+
+@admin.action(description=_("Revoke all tokens of selected users"), permissions=["change"])
+def revoke_all_tokens(
+    modeladmin: Any, request: HttpRequest, queryset: QuerySet[Any]
+) -> TemplateResponse | None:
+    """Ask for confirmation, then revoke every token the selected users hold."""
+    if not confirmed(request):
+        return confirm(
+            modeladmin,
+            request,
+            queryset,
+            action="revoke_all_tokens",
+            title=_("Revoke every token of the selected users?"),
+            question=_(
+                "Every session of these users ends from the very next request, in every "
+                "process: they must log in again on each of their devices."
+            ),
+            confirm=_("Yes, revoke them all"),
+        )
+    user_ids = list(queryset.values_list("pk", flat=True))
+    _revoke_users(request, user_ids)
     modeladmin.message_user(
         request,
         ngettext(
@@ -471,38 +560,99 @@ def revoke_all_tokens(modeladmin: Any, request: HttpRequest, queryset: QuerySet[
         % {"count": len(user_ids)},
         messages.SUCCESS,
     )
+    return None
 
 
-def add_user_action(site: admin.AdminSite | None = None) -> bool:
-    """Add "Revoke all tokens" to the user admin registered on ``site``; tell if it is there.
+class UserTokensAdminMixin:
+    """Add jwtauth to a user admin: the user's sessions and "Revoke all tokens".
 
-    The project's own ``UserAdmin`` is kept: the action is appended to that instance's
-    actions. A user admin that disabled actions (``actions = None``) is left alone.
+    Mix it in before the user admin class it extends (``class UserAdmin(UserTokensAdminMixin,
+    auth_admin.UserAdmin)``). The change page links to the user's sessions and offers
+    "Revoke all tokens" behind a confirmation page; the changelist gets the bulk action
+    :func:`revoke_all_tokens` (list it yourself if your admin sets ``actions``).
     """
-    site = admin.site if site is None else site
-    model = get_user_model()
-    if not site.is_registered(model):
-        return False
-    model_admin = site.get_model_admin(model)
-    if model_admin.actions is None:
-        return False
-    actions = list(model_admin.actions)
-    if revoke_all_tokens not in actions:
-        model_admin.actions = [*actions, revoke_all_tokens]
-    return True
 
+    actions: Any = [revoke_all_tokens]
+    change_form_template = "admin/jwtauth/user_change_form.html"
 
-def _add_user_action_once(**kwargs: Any) -> None:
-    # By the first request every app's admin module has been imported, whatever the order of
-    # INSTALLED_APPS, so a UserAdmin registered after this module still gets the action.
-    request_started.disconnect(dispatch_uid=__name__)
-    add_user_action()
+    def get_urls(self) -> list[URLPattern]:
+        """Add the "Revoke all tokens" page of one user before the admin's own URLs."""
+        opts = self.opts  # type: ignore[attr-defined]
+        view = self.admin_site.admin_view(self.revoke_tokens_view)  # type: ignore[attr-defined]
+        name = f"{opts.app_label}_{opts.model_name}_revoke_tokens"
+        return [
+            path("<path:object_id>/revoke-tokens/", view, name=name),
+            *super().get_urls(),  # type: ignore[misc]
+        ]
 
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> Any:
+        """Give the change page its sessions link and the template it would have used."""
+        opts = self.opts  # type: ignore[attr-defined]
+        context["jwtauth_base_template"] = select_template(
+            [
+                f"admin/{opts.app_label}/{opts.model_name}/change_form.html",
+                f"admin/{opts.app_label}/change_form.html",
+                "admin/change_form.html",
+            ]
+        )
+        if obj is not None and obj.pk is not None:
+            context.update(self._tokens_context(request, obj))
+        return super().render_change_form(  # type: ignore[misc]
+            request, context, add=add, change=change, form_url=form_url, obj=obj
+        )
 
-def add_user_action_on_first_request() -> None:
-    """Add the user action now and again when the first request starts (then stop listening)."""
-    add_user_action()
-    request_started.connect(_add_user_action_once, dispatch_uid=__name__, weak=False)
+    def _tokens_context(self, request: HttpRequest, obj: Any) -> dict[str, Any]:
+        site = self.admin_site.name  # type: ignore[attr-defined]
+        opts = self.opts  # type: ignore[attr-defined]
+        context: dict[str, Any] = {"jwtauth_live_sessions": sessions.for_user(obj).count()}
+        if self.admin_site.is_registered(TokenSession):  # type: ignore[attr-defined]
+            changelist = reverse("admin:jwtauth_tokensession_changelist", current_app=site)
+            context["jwtauth_sessions_url"] = f"{changelist}?user__id__exact={obj.pk}"
+        if self.has_change_permission(request, obj):  # type: ignore[attr-defined]
+            context["jwtauth_revoke_url"] = reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_revoke_tokens",
+                args=[obj.pk],
+                current_app=site,
+            )
+        return context
 
-
-add_user_action_on_first_request()
+    def revoke_tokens_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Confirm, then revoke every token of one user, and return to their change page."""
+        obj = self.get_object(request, object_id)  # type: ignore[attr-defined]
+        if obj is None:
+            raise Http404
+        if not self.has_change_permission(request, obj):  # type: ignore[attr-defined]
+            raise PermissionDenied
+        opts = self.opts  # type: ignore[attr-defined]
+        site = self.admin_site.name  # type: ignore[attr-defined]
+        change_url = reverse(
+            f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk], current_app=site
+        )
+        if request.method == "POST" and confirmed(request):
+            _revoke_users(request, [obj.pk])
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                _("Revoked every token of “%(user)s”: they must log in again.") % {"user": obj},
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(change_url)
+        return TemplateResponse(
+            request,
+            "admin/jwtauth/revoke_tokens_confirmation.html",
+            {
+                **self.admin_site.each_context(request),  # type: ignore[attr-defined]
+                "opts": opts,
+                "object": obj,
+                "change_url": change_url,
+                "live_sessions": sessions.for_user(obj).count(),
+                "title": _("Revoke every token of “%(user)s”?") % {"user": obj},
+            },
+        )

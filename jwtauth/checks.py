@@ -16,6 +16,8 @@ from .exceptions import KeyConfigurationError
 from .keys import HMAC_MIN_BYTES, keyring
 
 MAX_LEEWAY_SECONDS = 300
+# Okta's grace period goes up to 60 s, Hydra's to 5 minutes; a retry needs far less.
+MAX_REUSE_INTERVAL = 300
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 JWT_MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
 UNSHARED_CACHES = {
@@ -213,7 +215,7 @@ def _dpop_algorithm_errors(value: Any) -> list[CheckMessage]:
             hint="DPoP proofs are signed with the client's private key (RFC 9449 §4.3): 'none' "
             "and the HMAC algorithms are never accepted. The default is "
             f"{list(dpop_policy.DEFAULT_ALGORITHMS)!r}.",
-            id="jwtauth.E017",
+            id="jwtauth.E014",
         )
     ]
 
@@ -233,7 +235,7 @@ def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
                 f"to {dpop_policy.MAX_IAT_SKEW}.",
                 hint="It bounds how long a proof stays usable (RFC 9449 §11.1); fix the clocks "
                 "rather than widening it.",
-                id="jwtauth.E018",
+                id="jwtauth.E015",
             )
         )
     low, high = dpop_policy.NONCE_LIFETIME_RANGE
@@ -243,7 +245,7 @@ def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
                 f"JWTAUTH_DPOP_NONCE_LIFETIME={conf.DPOP_NONCE_LIFETIME!r} must be a number of "
                 f"seconds from {low} to {high}.",
                 hint="A server nonce is accepted for one to two lifetimes; 300 is the default.",
-                id="jwtauth.E019",
+                id="jwtauth.E016",
             )
         )
     for name in ("DPOP_NONCE", "DPOP_REQUIRED"):
@@ -252,7 +254,59 @@ def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
                 Error(
                     f"JWTAUTH_{name} must be True or False.",
                     hint=f"Set JWTAUTH_{name} = True or False.",
-                    id="jwtauth.E020",
+                    id="jwtauth.E017",
                 )
             )
     return errors
+
+
+def _positive_or_none(value: Any) -> bool:
+    seconds = None if value is None else _seconds(value)
+    return value is None or (seconds is not None and seconds >= 1)
+
+
+@register("jwtauth")
+def check_sessions(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Check the refresh reuse interval and the session policy."""
+    messages: list[CheckMessage] = []
+    interval = conf.REFRESH_REUSE_INTERVAL
+    if not isinstance(interval, int) or isinstance(interval, bool):
+        interval = -1
+    if not 0 <= interval <= MAX_REUSE_INTERVAL:
+        messages.append(
+            Error(
+                f"JWTAUTH_REFRESH_REUSE_INTERVAL={conf.REFRESH_REUSE_INTERVAL!r} must be a whole "
+                f"number of seconds from 0 to {MAX_REUSE_INTERVAL}.",
+                hint="It only needs to cover a client's retry; every second of it also lets a "
+                "stolen previous refresh token in. 0 treats every reuse as theft.",
+                id="jwtauth.E018",
+            )
+        )
+    cap = conf.MAX_SESSIONS_PER_USER
+    if cap is not None and (type(cap) is not int or cap < 1):
+        messages.append(
+            Error(
+                f"JWTAUTH_MAX_SESSIONS_PER_USER={cap!r} must be a positive integer or None.",
+                hint="None lifts the cap; a login past it revokes the least recently used session.",
+                id="jwtauth.E019",
+            )
+        )
+    for name in ("SESSION_IDLE_TIMEOUT", "SESSION_ABSOLUTE_LIFETIME"):
+        if not _positive_or_none(getattr(conf, name)):
+            messages.append(
+                Error(
+                    f"JWTAUTH_{name} must be a positive duration or None.",
+                    hint="Use a timedelta, e.g. timedelta(days=7); None turns the limit off.",
+                    id="jwtauth.E020",
+                )
+            )
+    if hasattr(settings, "JWTAUTH_REFRESH_REUSE_GRACE"):
+        messages.append(
+            Warning(
+                "JWTAUTH_REFRESH_REUSE_GRACE is no longer read.",
+                hint="JWTAUTH_REFRESH_REUSE_INTERVAL replaces it: within it a retry with the "
+                "previous refresh token succeeds. Remove the old setting.",
+                id="jwtauth.W004",
+            )
+        )
+    return messages

@@ -56,7 +56,12 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_IP_FAILURE_LIMIT": 50,
     "LOGIN_FAILURE_WINDOW": 300,
     "LOGIN_IPV6_PREFIX": 64,
-    "REFRESH_REUSE_GRACE": 0,
+    # Seconds after a rotation during which the spent token is a client's retry, answered with
+    # the same successor (docs/settings.md explains the choice of 30).
+    "REFRESH_REUSE_INTERVAL": 30,
+    "MAX_SESSIONS_PER_USER": 200,
+    "SESSION_IDLE_TIMEOUT": timedelta(days=7),
+    "SESSION_ABSOLUTE_LIFETIME": timedelta(days=30),
     "JWKS_MAX_AGE": 3600,
     "X_XSS_PROTECTION": "0",
     "MAX_BODY_SIZE": 16384,

@@ -27,6 +27,10 @@ class TokenError(JWTAuthError):
     default_detail = _("The token is invalid.")
 
 
+class TokenTypeMismatch(TokenError):
+    """The token is of the other type: an access token where a refresh token belongs, or back."""
+
+
 class TokenExpired(TokenError):
     """The token's ``exp`` has passed (RFC 7519 §4.1.4)."""
 

@@ -6,11 +6,104 @@ ever stored, only its ``jti`` (RFC 8725 §3.12 spirit: a database leak must not 
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from .conf import conf
+from .tokens import now
+
 TOKEN_TYPES = [("access", _("access")), ("refresh", _("refresh"))]
+
+# A session's state, and why a live one will end (or an expired one ended).
+LIVE, REVOKED, EXPIRED = "live", "revoked", "expired"
+IDLE, LIFETIME = "idle", "lifetime"
+MAX_LABEL = 100
+
+
+def _duration(value: Any) -> timedelta | None:
+    if value is None or isinstance(value, timedelta):
+        return value
+    return timedelta(seconds=float(value))
+
+
+def session_end(
+    created_at: datetime, last_used: datetime, expires_at: datetime
+) -> tuple[datetime, str]:
+    """Return when a session ends unless refreshed first, and why (``IDLE`` or ``LIFETIME``).
+
+    The earliest of its refresh token's expiry, the idle timeout counted from its last use,
+    and the absolute lifetime counted from its login. Only a refresh moves the first two.
+    """
+    idle = _duration(conf.SESSION_IDLE_TIMEOUT)
+    lifetime = _duration(conf.SESSION_ABSOLUTE_LIFETIME)
+    end = expires_at if idle is None else min(expires_at, last_used + idle)
+    if lifetime is not None and created_at + lifetime <= end:
+        return created_at + lifetime, LIFETIME
+    return end, IDLE
+
+
+def within_policy(moment: datetime) -> Q:
+    """Match the sessions neither idle nor past their absolute lifetime at ``moment``.
+
+    The same bounds as :func:`session_end`, as a filter on the columns (no arithmetic in SQL).
+    """
+    idle = _duration(conf.SESSION_IDLE_TIMEOUT)
+    lifetime = _duration(conf.SESSION_ABSOLUTE_LIFETIME)
+    condition = Q(expires_at__gt=moment)
+    if idle is not None:
+        condition &= Q(refreshed_at__gt=moment - idle) | Q(
+            refreshed_at__isnull=True, created_at__gt=moment - idle
+        )
+    if lifetime is not None:
+        condition &= Q(created_at__gt=moment - lifetime)
+    return condition
+
+
+# Neither revoked itself nor started before its user's cutoff (``with_state`` annotates it).
+_NOT_REVOKED = Q(revoked_at__isnull=True) & (
+    Q(user_cutoff__isnull=True) | Q(user_cutoff__lte=F("created_at"))
+)
+
+
+class TokenSessionQuerySet(models.QuerySet["TokenSession"]):
+    """Sessions, with the one rule deciding whether each is live, revoked or expired."""
+
+    def with_state(self, moment: datetime | None = None) -> models.QuerySet[Any]:
+        """Annotate ``state``, ``last_used`` and the user's cutoff (instant and reason).
+
+        A session is revoked when revoked itself or when it started before its user's cutoff
+        (logout everywhere, a password change, an admin's "revoke all"), expired when past its
+        refresh token's expiry, idle timeout or absolute lifetime, and live otherwise. The
+        revocation lookup (``revocation._is_dead``) applies the same revocation rule.
+        """
+        moment = now() if moment is None else moment
+        cutoffs = UserCutoff.objects.filter(user_id=OuterRef("user_id"))
+        return self.annotate(
+            last_used=Coalesce("refreshed_at", "created_at"),
+            user_cutoff=Subquery(cutoffs.values("cutoff")[:1]),
+            cutoff_reason=Subquery(cutoffs.values("reason")[:1]),
+        ).annotate(
+            state=Case(
+                When(~_NOT_REVOKED, then=Value(REVOKED)),
+                When(within_policy(moment), then=Value(LIVE)),
+                default=Value(EXPIRED),
+            )
+        )
+
+    def live(self, moment: datetime | None = None) -> models.QuerySet[Any]:
+        """Return only the sessions that are live at ``moment`` (default: now).
+
+        The conditions of ``state == LIVE`` spelt as plain filters, which the database can
+        match against its indexes.
+        """
+        moment = now() if moment is None else moment
+        return self.with_state(moment).filter(_NOT_REVOKED, within_policy(moment))
 
 
 class RevokedToken(models.Model):
@@ -68,6 +161,10 @@ class TokenSession(models.Model):
     revoke_reason = models.CharField(_("revoke reason"), max_length=200, blank=True)
     user_agent = models.CharField(_("device"), max_length=256, blank=True)
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    # A name the user gives the session ("work laptop"); shown beside the device.
+    label = models.CharField(_("label"), max_length=MAX_LABEL, blank=True)
+
+    objects = TokenSessionQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("session")
@@ -79,9 +176,14 @@ class TokenSession(models.Model):
         return f"{self.user_id} {self.sid[:8]}…"
 
     @property
-    def last_used_at(self) -> object:
+    def last_used_at(self) -> datetime:
         """Return when the session last logged in or refreshed."""
         return self.refreshed_at or self.created_at
+
+    @property
+    def ends(self) -> tuple[datetime, str]:
+        """Return when this session ends unless refreshed first, and why (see session_end)."""
+        return session_end(self.created_at, self.last_used_at, self.expires_at)
 
 
 class UserCutoff(models.Model):

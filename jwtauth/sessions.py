@@ -1,47 +1,127 @@
-"""Start login sessions, rotate their refresh tokens, and end them.
+"""Start login sessions, rotate their refresh tokens under the session policy, and end them.
 
 A session is the family of every token descended from one login. Rotation is a single
-conditional ``UPDATE`` (compare-and-set on the family's current refresh ``jti``), so two
-concurrent refreshes with the same token cannot both win; the loser is treated as reuse and
-the whole family is revoked (RFC 9700 §4.14.2), unless it arrives inside the optional
-``JWTAUTH_REFRESH_REUSE_GRACE`` window, where it is refused without killing the family.
+conditional ``UPDATE`` (compare-and-set on the family's current refresh ``jti``), so of several
+refreshes with one token exactly one rotates the family. A refresh token the compare-and-set
+does not match is then judged (RFC 9700 §4.14.2, with a reuse interval):
+
+- the **immediately previous** token, within ``JWTAUTH_REFRESH_REUSE_INTERVAL`` seconds of the
+  rotation that spent it, is a client's retry (a lost answer, two tabs, a proxy): it is answered
+  with the same successor refresh token, re-derived from the session row (its ``jti``, ``iat``
+  and ``exp`` and the login's ``auth_time`` are stored, never the token), and a new access
+  token. The family does not fork: both answers carry one refresh token.
+- any other spent token (two generations old, or after the interval) is reuse: the whole family
+  is revoked, a warning is logged and ``refresh_reused`` is sent.
+
+The policy: a family ends at the earliest of its refresh token's expiry, its idle timeout and
+its absolute lifetime (:func:`jwtauth.models.session_end`), and no token is issued to outlive
+that end. A login past ``JWTAUTH_MAX_SESSIONS_PER_USER`` revokes the user's least recently
+used sessions.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from django.db import router, transaction
 from django.utils.translation import gettext_lazy as _
 
-from . import revocation
+from . import revocation, signals
 from .conf import conf
-from .exceptions import TokenError, TokenReused, TokenRevoked
-from .models import TokenSession
-from .tokens import Token, TokenPair, issue_pair, new_jti, now
+from .exceptions import TokenError, TokenExpired, TokenReused, TokenRevoked
+from .models import EXPIRED, LIFETIME, REVOKED, TokenSession, session_end, within_policy
+from .tokens import ACCESS, REFRESH, Token, TokenPair, encode, extra_claims, new_jti, now
+
+logger = logging.getLogger("jwtauth")
 
 MAX_USER_AGENT = 256
+REUSE_REASON = "refresh token reuse"
+CAP_REASON = "session limit reached"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 
 def _moment(timestamp: int) -> datetime:
     return datetime.fromtimestamp(timestamp, UTC)
 
 
+def _timestamp(moment: datetime) -> int:
+    # A NumericDate in whole seconds, rounded down as ``iat`` is, in integer arithmetic.
+    return (moment - _EPOCH) // _SECOND
+
+
+def _access(user: Any, sid: str, iat: int, auth_time: int, not_after: int) -> tuple[str, Token]:
+    # RFC 9068 §2.2.1: auth_time, the login, is set by jwtauth after the project's claims.
+    extra = {**extra_claims(user), "auth_time": auth_time}
+    exp = min(iat + conf.access_lifetime, not_after)
+    return encode(ACCESS, sub=str(user.pk), sid=sid, lifetime=exp - iat, extra=extra, issued=iat)
+
+
+def _refresh(
+    sub: str, sid: str, iat: int, exp: int, auth_time: int, jti: str | None = None
+) -> tuple[str, Token]:
+    extra = {"auth_time": auth_time}
+    return encode(REFRESH, sub=sub, sid=sid, lifetime=exp - iat, extra=extra, jti=jti, issued=iat)
+
+
+def _pair(user: Any, sid: str, moment: datetime, auth_time: int) -> TokenPair:
+    """Issue a pair at ``moment`` for the session logged in at ``auth_time``, within its policy."""
+    iat = _timestamp(moment)
+    # Issuing is a use: the session's end is counted from now, and neither token outlives it.
+    end, why = session_end(_moment(auth_time), moment, _moment(iat + conf.refresh_lifetime))
+    exp = _timestamp(end)
+    if exp <= iat:
+        raise _ended(why)
+    refresh, refresh_token = _refresh(str(user.pk), sid, iat, exp, auth_time)
+    access, access_token = _access(user, sid, iat, auth_time, exp)
+    return TokenPair(access, refresh, access_token, refresh_token)
+
+
+def _ended(why: str) -> TokenExpired:
+    if why == LIFETIME:
+        return TokenExpired(_("The session reached its maximum lifetime; log in again."))
+    return TokenExpired(_("The session was unused for too long; log in again."))
+
+
 def start(user: Any, *, user_agent: str = "", ip_address: str | None = None) -> TokenPair:
-    """Start a session for ``user`` and return its first token pair."""
+    """Start a session for ``user`` and return its first token pair.
+
+    Past ``JWTAUTH_MAX_SESSIONS_PER_USER`` live sessions, the least recently used are revoked.
+    """
+    moment = now()
     sid = new_jti()
-    pair = issue_pair(user, sid)
+    pair = _pair(user, sid, moment, _timestamp(moment))
     TokenSession.objects.create(
         sid=sid,
         user=user,
-        created_at=now(),
+        created_at=moment,
         expires_at=_moment(pair.refresh_token.exp),
         refresh_jti=pair.refresh_token.jti,
         user_agent=user_agent[:MAX_USER_AGENT],
         ip_address=ip_address,
     )
+    enforce_cap(user)
     return pair
+
+
+def enforce_cap(user: Any) -> int:
+    """Revoke ``user``'s least recently used live sessions past the cap; return how many.
+
+    Run after the new session is written (committed, outside a transaction): of two logins
+    racing, the later check sees both sessions, so the cap holds once both have answered.
+    """
+    cap = conf.MAX_SESSIONS_PER_USER
+    if cap is None:
+        return 0
+    surplus = list(
+        for_user(user)
+        .order_by("-last_used", "-created_at", "-pk")
+        .values_list("sid", flat=True)[int(cap) :]
+    )
+    return revocation.revoke_sessions(surplus, reason=CAP_REASON) if surplus else 0
 
 
 def _active_user(token: Token) -> Any:
@@ -51,50 +131,125 @@ def _active_user(token: Token) -> Any:
     return user
 
 
-def rotate(refresh: Token) -> TokenPair:
-    """Spend ``refresh`` and return a new pair; refuse and revoke the family on reuse."""
+def _auth_time(token: Token) -> int:
+    value = token.claims.get("auth_time")
+    if type(value) is not int or not 0 <= value <= token.iat:
+        raise TokenError(_("The token claim '%(name)s' is not valid.") % {"name": "auth_time"})
+    return value
+
+
+def rotate(refresh: Token, *, ip_address: str | None = None, user_agent: str = "") -> TokenPair:
+    """Spend ``refresh`` and return a new pair; answer a retry; revoke the family on reuse.
+
+    ``ip_address`` and ``user_agent`` describe the client, for the reuse warning only.
+    """
     moment = now()
     # One transaction for everything the rotation reads and writes: the revocation check (a
     # fresh refresh jti is never cached yet, so it reads the database), the user, and the
-    # compare-and-set UPDATE.
+    # compare-and-set UPDATE, which also holds the session to its policy.
     with transaction.atomic(using=router.db_for_write(TokenSession)):
         revocation.check(refresh)
         user = _active_user(refresh)
-        pair = issue_pair(user, refresh.sid)
-        won = TokenSession.objects.filter(
-            sid=refresh.sid,
-            user_id=user.pk,
-            refresh_jti=refresh.jti,
-            revoked_at__isnull=True,
-        ).update(
-            refresh_jti=pair.refresh_token.jti,
-            previous_refresh_jti=refresh.jti,
-            refreshed_at=moment,
-            expires_at=_moment(pair.refresh_token.exp),
+        pair = _pair(user, refresh.sid, moment, _auth_time(refresh))
+        won = (
+            TokenSession.objects.filter(
+                sid=refresh.sid,
+                user_id=user.pk,
+                refresh_jti=refresh.jti,
+                revoked_at__isnull=True,
+            )
+            .filter(within_policy(moment))
+            .update(
+                refresh_jti=pair.refresh_token.jti,
+                previous_refresh_jti=refresh.jti,
+                refreshed_at=moment,
+                expires_at=_moment(pair.refresh_token.exp),
+            )
         )
-    if not won:
-        _refuse_spent(refresh, moment)
-    return pair
+    if won:
+        return pair
+    return _spent(refresh, user, moment, ip_address, user_agent)
 
 
-def _refuse_spent(refresh: Token, moment: datetime) -> NoReturn:
+def _spent(
+    refresh: Token, user: Any, moment: datetime, ip_address: str | None, user_agent: str
+) -> TokenPair:
+    """Answer a refresh token the compare-and-set did not match: a retry, or reuse."""
+    # The primary, as for every revocation read: a lagging replica would call a retry reuse.
     row = (
-        TokenSession.objects.filter(sid=refresh.sid)
-        .values("revoked_at", "previous_refresh_jti", "refreshed_at")
+        TokenSession.objects.using(router.db_for_write(TokenSession))
+        .with_state(moment)
+        .filter(sid=refresh.sid, user_id=user.pk)
+        .values(
+            "state",
+            "refresh_jti",
+            "previous_refresh_jti",
+            "created_at",
+            "refreshed_at",
+            "last_used",
+            "expires_at",
+        )
         .first()
     )
-    if row is None or row["revoked_at"] is not None:
+    if row is None or row["state"] == REVOKED:
         raise TokenRevoked()
-    grace = timedelta(seconds=int(conf.REFRESH_REUSE_GRACE))
-    if (
-        grace
-        and row["previous_refresh_jti"] == refresh.jti
-        and row["refreshed_at"] is not None
-        and moment - row["refreshed_at"] <= grace
-    ):
-        raise TokenError(_("The refresh token was just rotated; use the newest one."))
-    revocation.revoke_session(refresh.sid, reason="refresh token reuse")
+    if row["state"] == EXPIRED:
+        raise _ended(session_end(row["created_at"], row["last_used"], row["expires_at"])[1])
+    if _is_retry(row, refresh.jti, moment):
+        return _retry(row, user, refresh.sid, moment)
+    if revocation.revoke_session(refresh.sid, reason=REUSE_REASON):
+        _report_reuse(refresh, user, ip_address, user_agent)
     raise TokenReused()
+
+
+def _is_retry(row: dict[str, Any], jti: str, moment: datetime) -> bool:
+    interval = timedelta(seconds=int(conf.REFRESH_REUSE_INTERVAL))
+    rotated = row["refreshed_at"]
+    return (
+        rotated is not None
+        and moment - rotated <= interval
+        and interval > timedelta(0)
+        and secrets.compare_digest(row["previous_refresh_jti"].encode(), jti.encode())
+    )
+
+
+def _retry(row: dict[str, Any], user: Any, sid: str, moment: datetime) -> TokenPair:
+    """Answer a retry: the family's current refresh token, re-derived, and a new access token.
+
+    The stored ``jti``, ``iat`` (the rotation), ``exp`` and ``auth_time`` (the login) are the
+    whole of the successor's claims, so signing them again yields the very token the rotation
+    answered (byte for byte with HMAC, RS256 and EdDSA; an equally valid signature with ES256).
+    """
+    auth_time = _timestamp(row["created_at"])
+    exp = _timestamp(row["expires_at"])
+    iat = _timestamp(row["refreshed_at"])
+    refresh, refresh_token = _refresh(str(user.pk), sid, iat, exp, auth_time, row["refresh_jti"])
+    # An administrator may have revoked the successor by its id: a retry must not revive it.
+    revocation.check(refresh_token)
+    end, _why = session_end(row["created_at"], row["last_used"], row["expires_at"])
+    access, access_token = _access(user, sid, _timestamp(moment), auth_time, _timestamp(end))
+    return TokenPair(access, refresh, access_token, refresh_token)
+
+
+def _report_reuse(refresh: Token, user: Any, ip_address: str | None, user_agent: str) -> None:
+    # Operators alert on this line: a spent refresh token came back, so one of its holders may
+    # be a thief. The family, user and client are named; the token never is.
+    logger.warning(
+        "refresh token reuse: session revoked sid=%s user=%s jti=%s ip=%s user_agent=%r",
+        refresh.sid,
+        user.pk,
+        refresh.jti,
+        ip_address or "-",
+        user_agent,
+    )
+    signals.refresh_reused.send(
+        TokenSession,
+        sid=refresh.sid,
+        user_id=user.pk,
+        jti=refresh.jti,
+        ip_address=ip_address,
+        user_agent=user_agent,
+    )
 
 
 def end(token: Token, reason: str = "logout") -> None:
@@ -110,7 +265,11 @@ def end(token: Token, reason: str = "logout") -> None:
 
 
 def for_user(user: Any) -> Any:
-    """Return ``user``'s live sessions, newest first."""
-    return TokenSession.objects.filter(
-        user=user, revoked_at__isnull=True, expires_at__gt=now()
-    ).order_by("-created_at")
+    """Return ``user``'s live sessions (the rule of ``TokenSession.objects.live``), newest first."""
+    return TokenSession.objects.live().filter(user=user).order_by("-created_at", "-pk")
+
+
+def set_label(session: TokenSession, label: str) -> None:
+    """Give ``session`` the user's ``label`` for it (an empty one removes it)."""
+    TokenSession.objects.filter(pk=session.pk).update(label=label)
+    session.label = label

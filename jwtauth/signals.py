@@ -13,3 +13,8 @@ token_revoked = Signal()
 session_revoked = Signal()
 # Sent by UserCutoff with user_id, cutoff (an aware datetime), reason and revoked_by.
 user_tokens_revoked = Signal()
+# Sent by TokenSession when a spent refresh token came back and its family was revoked for it
+# (RFC 9700 §4.14.2), with sid, user_id, jti (the spent token's id, never the token),
+# ip_address and user_agent of the client that presented it. Alert on it: one of the family's
+# holders may be a thief.
+refresh_reused = Signal()

@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy as _
 from jwt.algorithms import Algorithm, get_default_algorithms
 
 from .conf import conf, derived
-from .exceptions import TokenError, TokenExpired
+from .exceptions import TokenError, TokenExpired, TokenTypeMismatch
 from .keys import b64url, keyring
 
 ACCESS: Final = "access"
@@ -131,10 +131,17 @@ def encode(
     sid: str,
     lifetime: int,
     extra: Mapping[str, Any] | None = None,
+    jti: str | None = None,
+    issued: int | None = None,
 ) -> tuple[str, Token]:
-    """Sign a token of ``token_type`` for subject ``sub`` in session ``sid``."""
+    """Sign a token of ``token_type`` for subject ``sub`` in session ``sid``.
+
+    ``jti`` and ``issued`` (``iat``) default to a fresh id and the current time; passing both
+    re-derives a token issued before, which ``sessions`` does to answer a refresh retry.
+    """
     ring = keyring()
-    issued = int(now().timestamp())
+    if issued is None:
+        issued = int(now().timestamp())
     claims: dict[str, Any] = dict(extra or {})
     claims.update(
         iss=conf.ISSUER,
@@ -143,7 +150,7 @@ def encode(
         iat=issued,
         nbf=issued,
         exp=issued + lifetime,
-        jti=new_jti(),
+        jti=jti or new_jti(),
         sid=sid,
     )
     header = {"alg": ring.algorithm, "kid": ring.signing_kid, "typ": TYP[token_type]}
@@ -239,7 +246,7 @@ def _check_header(header: dict[str, Any], token_type: str, v: _Verifier) -> Any:
     if header["alg"] != v.algorithm:
         raise TokenError(_("The token algorithm is not acceptable."))
     if header["typ"] != TYP[token_type]:
-        raise TokenError(
+        raise TokenTypeMismatch(
             _("The token is not an %(token_type)s token.") % {"token_type": token_type}
         )
     kid = header["kid"]

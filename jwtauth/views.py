@@ -11,11 +11,13 @@ import functools
 import ipaddress
 import logging
 import re
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_logged_in
+from django.core.paginator import Paginator
 from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.middleware.csrf import get_token
@@ -39,13 +41,14 @@ from .exceptions import (
 )
 from .keys import keyring
 from .middleware import lenient
-from .models import TokenSession
+from .models import MAX_LABEL, TokenSession
 from .tokens import REFRESH, TokenPair, decode
 
 logger = logging.getLogger("jwtauth")
 # Session ids are new_jti() values: unpadded base64url (RFC 4648 §5), as long as a jti may be.
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+SESSIONS_PER_PAGE = 50
 View = Callable[..., HttpResponseBase]
 
 
@@ -174,7 +177,9 @@ def refresh(request: HttpRequest) -> HttpResponseBase:
     if from_cookie:
         enforce_csrf(request)
     try:
-        pair = sessions.rotate(decode(raw, REFRESH))
+        pair = sessions.rotate(
+            decode(raw, REFRESH), ip_address=client_ip(request), user_agent=user_agent(request)
+        )
     except TokenError as e:
         response = responses.error(e)
         if from_cookie:
@@ -235,39 +240,95 @@ def logout_all(request: HttpRequest) -> HttpResponseBase:
     return response
 
 
+def _session_json(row: TokenSession, current: str) -> dict[str, Any]:
+    ends, why = row.ends
+    return {
+        "id": row.sid,
+        "label": row.label,
+        "device": row.user_agent,
+        "ip": row.ip_address,
+        "created": row.created_at.isoformat(),
+        "last_used": row.last_used_at.isoformat(),
+        "expires": ends.isoformat(),
+        "expires_reason": why,
+        "current": row.sid == current,
+    }
+
+
+def _page_number(request: HttpRequest) -> int:
+    raw = request.GET.get("page", "1")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
+        raise BadRequest(_("The parameter 'page' must be a positive integer."))
+    return int(raw)
+
+
+def _page_link(request: HttpRequest, number: int) -> str:
+    query = request.GET.copy()
+    query["page"] = str(number)
+    return f"{request.path}?{query.urlencode()}"
+
+
 @endpoint("GET", auth=True)
 def session_list(request: HttpRequest) -> HttpResponseBase:
-    """List the user's live sessions, marking the one making this request."""
+    """List the user's live sessions a page at a time, marking the one making this request."""
+    number = _page_number(request)
+    paginator = Paginator(sessions.for_user(request.auth.sub), SESSIONS_PER_PAGE)  # type: ignore[attr-defined]
+    if number > paginator.num_pages:
+        raise NotFound(_("There is no page %(number)d.") % {"number": number})
+    page = paginator.page(number)
     current = request.auth.sid  # type: ignore[attr-defined]
-    rows = sessions.for_user(request.auth.sub)  # type: ignore[attr-defined]
     return JsonResponse(
         {
-            "sessions": [
-                {
-                    "id": row.sid,
-                    "device": row.user_agent,
-                    "ip": row.ip_address,
-                    "created": row.created_at.isoformat(),
-                    "last_used": row.last_used_at.isoformat(),
-                    "expires": row.expires_at.isoformat(),
-                    "current": row.sid == current,
-                }
-                for row in rows
-            ]
+            "count": paginator.count,
+            "next": _page_link(request, number + 1) if page.has_next() else None,
+            "previous": _page_link(request, number - 1) if page.has_previous() else None,
+            "sessions": [_session_json(row, current) for row in page.object_list],
         },
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _own_live_session(request: HttpRequest, sid: str) -> TokenSession:
+    if not SESSION_ID.fullmatch(sid):
+        raise NotFound()  # not an id we issue (new_jti's alphabet); never worth a query
+    # Another user's session, an unknown id and a dead session get the same answer.
+    row = sessions.for_user(request.auth.sub).filter(sid=sid).first()  # type: ignore[attr-defined]
+    if row is None:
+        raise NotFound()
+    return row  # type: ignore[no-any-return]
+
+
+def _label(data: dict[str, Any]) -> str:
+    value = data.get("label")
+    if not isinstance(value, str):
+        raise BadRequest(_("The field 'label' is required and must be a string."))
+    # Shown to the user and in the admin: no control characters, nor lone surrogates (which
+    # no UTF-8 database stores); the length is counted before surrounding spaces are dropped.
+    if len(value) > MAX_LABEL or any(unicodedata.category(c) in {"Cc", "Cs"} for c in value):
+        detail = _(
+            "The label must be text of at most %(max)d characters, without control characters."
+        )
+        raise BadRequest(detail % {"max": MAX_LABEL})
+    return value.strip()
+
+
+@endpoint("GET", "PATCH", auth=True)
+def session_detail(request: HttpRequest, sid: str) -> HttpResponseBase:
+    """Show one of the user's own live sessions; PATCH sets its label."""
+    row = _own_live_session(request, sid)
+    if request.method == "PATCH":
+        sessions.set_label(row, _label(payload.read(request)))
+    return JsonResponse(
+        _session_json(row, request.auth.sid),  # type: ignore[attr-defined]
         headers={"Cache-Control": "no-store"},
     )
 
 
 @endpoint("POST", auth=True)
 def session_revoke(request: HttpRequest, sid: str) -> HttpResponseBase:
-    """Revoke one of the user's own sessions; another user's is answered 404."""
-    if not SESSION_ID.fullmatch(sid):
-        raise NotFound()  # not an id we issue (new_jti's alphabet); never worth a query
-    owned = TokenSession.objects.filter(sid=sid, user_id=request.auth.sub)  # type: ignore[attr-defined]
-    if not owned.exists():
-        raise NotFound()
-    revocation.revoke_session(sid, reason="revoked by user")
+    """Revoke one of the user's own live sessions; any other id is answered 404."""
+    row = _own_live_session(request, sid)
+    revocation.revoke_session(row.sid, reason="revoked by user")
     return HttpResponse(status=204)
 
 

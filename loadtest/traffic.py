@@ -304,13 +304,21 @@ class LoadRun:
                 return
             spent, access, refresh = refresh, reply.body["access"], reply.body["refresh"]
             if rng.random() < mix.reuse_share:
-                self._reuse(client, home, other, spent, access)
+                self._reuse(client, home, other, spent, refresh)
                 return
         self._logout(client, rng, home, other, access, refresh)
 
-    def _reuse(self, client: Client, home: int, other: int, spent: str, access: str) -> None:
-        # RFC 9700 §4.14.2: replaying a rotated refresh token revokes its whole family, so
-        # the access token issued by the rotation must be refused right after.
+    def _reuse(self, client: Client, home: int, other: int, spent: str, refresh: str) -> None:
+        # RFC 9700 §4.14.2: replaying a rotated refresh token revokes its whole family, so the
+        # access token issued by the last rotation must be refused right after. The previous
+        # token is a client's retry within the reuse interval: rotate once more, and replay
+        # the token two generations old, which is theft whatever the timing.
+        reply = self._send(
+            client, home, "refresh", "POST", "/auth/refresh/", body={"refresh": refresh}
+        )
+        if reply.status != 200:
+            return
+        access = reply.body["access"]
         reply = self._send(
             client, other, "reuse", "POST", "/auth/refresh/", body={"refresh": spent}
         )

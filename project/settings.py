@@ -204,6 +204,14 @@ JWTAUTH_USER_CACHE = env.bool("JWT_USER_CACHE", default=False)
 JWTAUTH_CACHE_RETRY_AFTER = env.float("JWT_CACHE_RETRY_AFTER", default=5.0)
 # Replicas that must acknowledge a revocation's cache write (unset: 1 under Sentinel, else 0).
 JWTAUTH_CACHE_MIN_REPLICAS = env.int("JWT_CACHE_MIN_REPLICAS", default=None)
+JWTAUTH_REFRESH_REUSE_INTERVAL = env.int("JWT_REFRESH_REUSE_INTERVAL", default=30)
+
+# In the environment, 0 turns a session limit off (the setting's None).
+JWTAUTH_MAX_SESSIONS_PER_USER = env.int("JWT_MAX_SESSIONS_PER_USER", default=200) or None
+_idle_days = env.float("JWT_SESSION_IDLE_DAYS", default=7.0)
+JWTAUTH_SESSION_IDLE_TIMEOUT = timedelta(days=_idle_days) if _idle_days else None
+_max_days = env.float("JWT_SESSION_MAX_DAYS", default=30.0)
+JWTAUTH_SESSION_ABSOLUTE_LIFETIME = timedelta(days=_max_days) if _max_days else None
 
 # HTTPS: one switch (DJANGO_HTTPS) turns all of these on together.
 SECURE_SSL_REDIRECT = HTTPS

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-import types
+import html
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,12 +12,15 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Permission
+from django.core.signals import request_started
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.urls import path, reverse
+from django.urls import reverse
+from django.utils.html import strip_tags
 
 from jwtauth import admin as jwtauth_admin
-from jwtauth import revocation, sessions
+from jwtauth import revocation, sessions, signals, tokens
+from jwtauth.exceptions import TokenReused
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
 from jwtauth.tokens import now
 
@@ -234,6 +236,22 @@ def test_a_refresh_token_with_a_bad_signature_reports_the_signature(
     ]
 
 
+def test_the_reason_survives_translated_messages(
+    admin_client: Any, pair: Any, user: Any, monkeypatch: Any
+) -> None:
+    """Issue 16 item 3: the admin told token errors apart by their English text."""
+    # A stand-in translation of every message of the token module.
+    monkeypatch.setattr(tokens, "_", lambda text: "«" + text + "»")
+    other = sessions.start(user)
+    forged = pair.refresh.rsplit(".", 1)[0] + "." + other.refresh.rsplit(".", 1)[1]
+
+    response = revoke_form(admin_client, token=forged)
+
+    assert form_errors(response) == [
+        "This is not a valid token of this site: «The token signature is invalid.»"
+    ]
+
+
 def test_a_token_signed_with_another_key_is_refused(
     admin_client: Any, settings: Any, user: Any
 ) -> None:
@@ -425,7 +443,7 @@ def test_sessions_list_costs_constant_queries(admin_client: Any, user: Any) -> N
     assert len(many) == len(few)
 
 
-def test_revoking_selected_sessions_refuses_their_tokens_on_the_next_request(
+def test_revoking_selected_sessions_asks_first_then_refuses_their_tokens(
     client: Any, admin_client: Any, admin_user: Any, user: Any
 ) -> None:
     phone, laptop = sessions.start(user, user_agent="phone"), sessions.start(user)
@@ -436,12 +454,20 @@ def test_revoking_selected_sessions_refuses_their_tokens_on_the_next_request(
     def receiver(**kwargs: Any) -> None:
         seen.append(kwargs["revoked_by"])
 
-    from jwtauth import signals
+    confirm = action(admin_client, SESSIONS, "revoke_selected_sessions", [pk])
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "Revoke the selected sessions?" in html
+    assert 'name="post" value="yes"' in html
+    assert f'name="_selected_action" value="{pk}"' in html
+    assert me(client, phone.access) == 200  # nothing happened yet
 
     signals.session_revoked.connect(receiver)
     try:
         done = admin_client.post(
-            SESSIONS, {"action": "revoke_selected_sessions", "_selected_action": [pk]}, follow=True
+            SESSIONS,
+            {"action": "revoke_selected_sessions", "_selected_action": [pk], "post": "yes"},
+            follow=True,
         )
     finally:
         signals.session_revoked.disconnect(receiver)
@@ -450,9 +476,73 @@ def test_revoking_selected_sessions_refuses_their_tokens_on_the_next_request(
     assert me(client, phone.access) == 401
     assert me(client, laptop.access) == 200
     assert seen == [admin_user]
-    again = action(admin_client, SESSIONS, "revoke_selected_sessions", [pk])
+    again = action(admin_client, SESSIONS, "revoke_selected_sessions", [pk], post="yes")
     assert again.status_code == 302
     assert TokenSession.objects.get(pk=pk).revoke_reason == jwtauth_admin.ADMIN_REASON
+
+
+def _why(admin_client: Any) -> dict[str, str]:
+    """Return each session's "ends or ended" cell by user agent, as text."""
+    # Days pass on the clock in these tests: log in again, as the admin's session expires.
+    admin_client.force_login(get_user_model().objects.get(username="admin"))
+    rows = admin_client.get(SESSIONS).context["cl"].result_list
+    model_admin = admin.site.get_model_admin(TokenSession)
+    return {r.user_agent: html.unescape(strip_tags(str(model_admin.why(r)))) for r in rows}
+
+
+def test_each_session_says_when_and_why_it_ended_or_will_end(
+    clock: Any, admin_client: Any, settings: Any, user: Any, other_user: Any
+) -> None:
+    settings.JWTAUTH_MAX_SESSIONS_PER_USER = 2
+    stolen = sessions.start(user, user_agent="stolen")
+    clock.shift(1)
+    sessions.rotate(stolen.refresh_token)
+    clock.shift(60)
+    with pytest.raises(TokenReused):
+        sessions.rotate(stolen.refresh_token)
+    sessions.start(other_user, user_agent="cut off")
+    sessions.start(other_user, user_agent="evicted")
+    revocation.revoke_user(other_user.pk, reason="password changed")
+    clock.shift(1)
+    sessions.start(other_user, user_agent="evicting")
+    sessions.start(other_user, user_agent="capped")
+    sessions.start(other_user, user_agent="third")
+    live = sessions.start(user, user_agent="live")
+    TokenSession.objects.filter(user_agent="capped").update(expires_at=now())
+
+    why = _why(admin_client)
+
+    assert why["stolen"].startswith("refresh token reuse")
+    assert why["cut off"].startswith("all of the user's tokens revoked: password changed")
+    assert why["evicting"].startswith("session limit reached")
+    assert why["capped"].startswith("unused too long")
+    assert why["live"].startswith("ends unless used")
+    assert live.refresh_token.exp == live.refresh_token.iat + 7 * 24 * 3600
+
+
+def test_a_session_at_its_lifetime_says_so(clock: Any, admin_client: Any, user: Any) -> None:
+    pair = sessions.start(user, user_agent="old")
+    for _ in range(25):
+        clock.shift(24 * 3600)
+        pair = sessions.rotate(pair.refresh_token)
+    assert _why(admin_client)["old"].startswith("ends (maximum lifetime)")
+    clock.shift(5 * 24 * 3600)
+    assert _why(admin_client)["old"].startswith("maximum lifetime reached")
+
+
+def test_the_list_shows_and_searches_the_users_label(
+    client: Any, admin_client: Any, pair: Any
+) -> None:
+    url = reverse("jwtauth:session", args=[pair.access_token.sid])
+    client.patch(
+        url,
+        {"label": "Grandma's tablet"},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {pair.access}",
+    )
+    listing = admin_client.get(SESSIONS, {"q": "grandma"})
+    assert [r.sid for r in listing.context["cl"].result_list] == [pair.access_token.sid]
+    assert "Grandma&#x27;s tablet" in listing.content.decode()
 
 
 def test_sessions_are_read_only(admin_client: Any, pair: Any) -> None:
@@ -497,10 +587,10 @@ def test_user_cutoffs_are_listed_read_only(admin_client: Any, user: Any) -> None
     assert UserCutoff.objects.filter(user=user).exists()
 
 
-# --------------------------------------------------------------------- user action
+# --------------------------------------------------------------------- users
 
 
-def test_revoking_all_tokens_of_selected_users(
+def test_revoking_all_tokens_of_selected_users_asks_first(
     clock: Any, client: Any, admin_client: Any, admin_user: Any, user: Any, other_user: Any
 ) -> None:
     alice = [sessions.start(user), sessions.start(user)]
@@ -509,8 +599,13 @@ def test_revoking_all_tokens_of_selected_users(
     clock.shift(1)
 
     listing = admin_client.get(USERS)
+    confirm = action(admin_client, USERS, "revoke_all_tokens", [user.pk])
+    assert "Revoke every token of the selected users?" in confirm.content.decode()
+    assert [me(client, p.access) for p in alice] == [200, 200]
     done = admin_client.post(
-        USERS, {"action": "revoke_all_tokens", "_selected_action": [user.pk]}, follow=True
+        USERS,
+        {"action": "revoke_all_tokens", "_selected_action": [user.pk], "post": "yes"},
+        follow=True,
     )
 
     assert "Revoke all tokens of selected users" in listing.content.decode()
@@ -525,10 +620,80 @@ def test_revoking_all_tokens_of_selected_users(
     assert (cutoff.cutoff, cutoff.reason) == (now(), jwtauth_admin.ADMIN_REASON)
 
 
-class ProjectUserAdmin(UserAdmin):  # type: ignore[type-arg]
+def test_a_users_page_links_to_their_live_sessions(
+    admin_client: Any, user: Any, other_user: Any
+) -> None:
+    sessions.start(user)
+    ended = sessions.start(user)
+    sessions.end(ended.access_token)
+    sessions.start(user)
+    sessions.start(other_user)
+
+    page = admin_client.get(reverse("admin:auth_user_change", args=[user.pk])).content.decode()
+
+    link = f"{SESSIONS}?user__id__exact={user.pk}"
+    assert f'href="{link}">2 live sessions</a>' in page
+    listed = admin_client.get(link).context["cl"].result_list
+    assert {r.user for r in listed} == {user}
+    assert len(listed) == 3  # the list shows the dead one too, with its state
+
+
+def test_revoke_all_from_a_users_page_asks_then_ends_every_session(
+    clock: Any, client: Any, admin_client: Any, admin_user: Any, user: Any
+) -> None:
+    pairs = [sessions.start(user), sessions.start(user)]
+    clock.shift(1)
+    change = reverse("admin:auth_user_change", args=[user.pk])
+    url = reverse("admin:auth_user_revoke_tokens", args=[user.pk])
+    assert f'href="{url}"' in admin_client.get(change).content.decode()
+
+    confirm = admin_client.get(url)
+    assert confirm.status_code == 200
+    assert "has 2 live sessions" in confirm.content.decode()
+    assert admin_client.post(url).status_code == 200  # no "yes": still only the question
+    assert [me(client, p.access) for p in pairs] == [200, 200]
+
+    done = admin_client.post(url, {"post": "yes"}, follow=True)
+
+    assert done.redirect_chain[-1][0] == change
+    assert messages_of(done) == ["Revoked every token of “alice”: they must log in again."]
+    assert [me(client, p.access) for p in pairs] == [401, 401]
+    assert UserCutoff.objects.get(user=user).reason == jwtauth_admin.ADMIN_REASON
+
+
+def test_revoke_all_needs_the_change_permission(
+    client: Any, django_user_model: Any, user: Any, pair: Any
+) -> None:
+    viewer = django_user_model.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client.force_login(viewer)
+    url = reverse("admin:auth_user_revoke_tokens", args=[user.pk])
+
+    page = client.get(reverse("admin:auth_user_change", args=[user.pk])).content.decode()
+
+    assert url not in page
+    assert client.post(url, {"post": "yes"}).status_code == 403
+    assert client.get(reverse("admin:auth_user_revoke_tokens", args=[10**9])).status_code == 404
+    assert not UserCutoff.objects.exists()
+
+
+def test_importing_jwtauth_admin_patches_no_other_apps_admin() -> None:
+    """Issue 16 item 3: jwtauth patched the registered UserAdmin at import and first request."""
+    model = get_user_model()
+    registered = admin.site.get_model_admin(model)
+    # The demo site mixes UserTokensAdminMixin in by itself; nothing was set on the instance.
+    assert isinstance(registered, jwtauth_admin.UserTokensAdminMixin)
+    assert "actions" not in vars(registered)
+    plain = admin.AdminSite(name="plain")
+    plain.register(model, UserAdmin)
+    request_started.send(sender=None)
+    assert jwtauth_admin.revoke_all_tokens not in (plain.get_model_admin(model).actions or ())
+
+
+class ProjectUserAdmin(jwtauth_admin.UserTokensAdminMixin, UserAdmin):  # type: ignore[type-arg]
     """A project's own user admin, with an action of its own."""
 
-    actions = ["make_inactive"]
+    actions = ["make_inactive", jwtauth_admin.revoke_all_tokens]
 
     @admin.action(description="Deactivate")
     def make_inactive(self, request: Any, queryset: Any) -> None:
@@ -536,45 +701,11 @@ class ProjectUserAdmin(UserAdmin):  # type: ignore[type-arg]
         queryset.update(is_active=False)
 
 
-def test_the_user_action_joins_a_user_admin_registered_later(
-    admin_client: Any, settings: Any, monkeypatch: Any
+def test_a_project_admin_with_actions_of_its_own_lists_ours_beside_them(
+    admin_client: Any, user: Any
 ) -> None:
-    model = get_user_model()
-    original = admin.site.get_model_admin(model)
-    # As at startup when jwtauth's admin module is imported before the project's: the hook is
-    # set, then the project replaces the UserAdmin, then the URLs are built and served.
-    jwtauth_admin.add_user_action_on_first_request()
-    admin.site.unregister(model)
-    admin.site.register(model, ProjectUserAdmin)
-    urls = types.ModuleType("late_user_admin_urls")
-    urls.urlpatterns = [path("admin/", admin.site.urls)]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, urls.__name__, urls)
-    settings.ROOT_URLCONF = urls.__name__
-    try:
-        html = admin_client.get(USERS).content.decode()
-        html_again = admin_client.get(USERS).content.decode()
-        registered = admin.site.get_model_admin(model)
-    finally:
-        admin.site.unregister(model)
-        admin.site._registry[model] = original
-
-    assert isinstance(registered, ProjectUserAdmin)
-    assert 'value="make_inactive"' in html
-    assert 'value="revoke_all_tokens"' in html
-    assert html_again.count('value="revoke_all_tokens"') == 1
-
-
-def test_add_user_action_on_other_sites() -> None:
-    model = get_user_model()
-    empty = admin.AdminSite(name="empty")
-    no_actions = admin.AdminSite(name="no_actions")
-    no_actions.register(model, type("Quiet", (UserAdmin,), {"actions": None}))
-    plain = admin.AdminSite(name="plain")
-    plain.register(model, UserAdmin)
-
-    assert jwtauth_admin.add_user_action(empty) is False
-    assert jwtauth_admin.add_user_action(no_actions) is False
-    assert no_actions.get_model_admin(model).actions is None
-    assert jwtauth_admin.add_user_action(plain) is True
-    assert jwtauth_admin.add_user_action(plain) is True
-    assert list(plain.get_model_admin(model).actions) == [jwtauth_admin.revoke_all_tokens]
+    site = admin.AdminSite(name="custom")
+    site.register(get_user_model(), ProjectUserAdmin)
+    model_admin = site.get_model_admin(get_user_model())
+    request = admin_client.get(USERS).wsgi_request
+    assert set(model_admin.get_actions(request)) >= {"make_inactive", "revoke_all_tokens"}

@@ -260,3 +260,45 @@ def test_checks_are_registered_with_the_check_command(settings: Any) -> None:
 def test_key_problems_are_error_level(settings: Any) -> None:
     settings.JWTAUTH_SECRET_KEY = ""
     assert all(isinstance(m, Error) for m in checks.check_keys())
+
+
+def test_the_session_settings_are_valid_by_default() -> None:
+    assert checks.check_sessions() == []
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "check_id"),
+    [
+        ("REFRESH_REUSE_INTERVAL", -1, "jwtauth.E018"),
+        ("REFRESH_REUSE_INTERVAL", 301, "jwtauth.E018"),
+        ("REFRESH_REUSE_INTERVAL", 2.5, "jwtauth.E018"),
+        ("REFRESH_REUSE_INTERVAL", None, "jwtauth.E018"),
+        ("MAX_SESSIONS_PER_USER", 0, "jwtauth.E019"),
+        ("MAX_SESSIONS_PER_USER", "10", "jwtauth.E019"),
+        ("SESSION_IDLE_TIMEOUT", timedelta(0), "jwtauth.E020"),
+        ("SESSION_ABSOLUTE_LIFETIME", "30 days", "jwtauth.E020"),
+    ],
+)
+def test_bad_session_settings(settings: Any, name: str, value: Any, check_id: str) -> None:
+    setattr(settings, f"JWTAUTH_{name}", value)
+    assert ids(checks.check_sessions()) == [check_id]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REFRESH_REUSE_INTERVAL", 0),
+        ("REFRESH_REUSE_INTERVAL", 300),
+        ("MAX_SESSIONS_PER_USER", None),
+        ("SESSION_IDLE_TIMEOUT", None),
+        ("SESSION_ABSOLUTE_LIFETIME", 3600),
+    ],
+)
+def test_session_settings_at_their_bounds(settings: Any, name: str, value: Any) -> None:
+    setattr(settings, f"JWTAUTH_{name}", value)
+    assert checks.check_sessions() == []
+
+
+def test_the_removed_grace_setting_warns(settings: Any) -> None:
+    settings.JWTAUTH_REFRESH_REUSE_GRACE = 10
+    assert ids(checks.check_sessions()) == ["jwtauth.W004"]

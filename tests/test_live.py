@@ -3,7 +3,8 @@
 ``live_server`` (a threaded server in this process) and a ``gunicorn`` process with two workers
 share the test database (PostgreSQL) and the test run's Redis key prefix, so a revocation made
 through one must be refused by the other on its next request, and a refresh race between them
-must have exactly one winner: the compare-and-set lives in the database, not in a process.
+must rotate the family exactly once: the compare-and-set lives in the database, not in a
+process.
 """
 
 from __future__ import annotations
@@ -269,10 +270,15 @@ def race(servers: tuple[Server, ...], refresh: str) -> list[tuple[Answer, float,
         return list(pool.map(one, range(RACERS)))
 
 
-def test_concurrent_refreshes_across_processes_have_exactly_one_winner(
+def test_concurrent_refreshes_across_processes_all_get_the_one_successor(
     here: Server, elsewhere: Server, user: Any
 ) -> None:
-    """Send the same refresh token RACERS times at once, half to each process; three rounds."""
+    """Send the same refresh token RACERS times at once, half to each process; three rounds.
+
+    Exactly one rotates the family (the compare-and-set lives in the database); the others are
+    retries within the reuse interval, answered with the same successor. Two separate gunicorn
+    instances: ``tests/test_rotation_live.py``.
+    """
     for _ in range(3):
         pair = here.login()
         results = race((here, elsewhere), pair["refresh"])
@@ -280,20 +286,14 @@ def test_concurrent_refreshes_across_processes_have_exactly_one_winner(
         spans = sorted((began, ended) for _, began, ended in results)
         assert any(nxt[0] < cur[1] for cur, nxt in itertools.pairwise(spans))
         answers = [answer for answer, _, _ in results]
-        winners = [a for a in answers if a.status == 200]
-        losers = [a for a in answers if a.status != 200]
-        assert len(winners) == 1, [(a.status, a.error) for a in answers]
-        assert {a.status for a in losers} == {401}
-        assert {a.error for a in losers} <= {"token_reused", "token_revoked"}
-        # The session records exactly the winner's refresh token, and no other descendant.
-        winner = winners[0].body
+        assert [a.status for a in answers] == [200] * RACERS, [a.body for a in answers]
+        assert len({a.body["refresh"] for a in answers}) == 1
+        # The session records exactly that successor, and is alive: nobody's tokens died.
+        successor = answers[0].body["refresh"]
         row = TokenSession.objects.get(sid=claims(pair["refresh"])["sid"])
-        assert row.refresh_jti == claims(winner["refresh"])["jti"]
-        # A loser presented a spent token: reuse, so the family (the winner's pair too) is dead.
-        assert row.revoked_at is not None
-        assert row.revoke_reason == "refresh token reuse"
+        assert row.refresh_jti == claims(successor)["jti"]
+        assert row.revoked_at is None
         for server in (here, elsewhere):
-            me = server.call("GET", "/api/me/", token=winner["access"])
-            assert (me.status, me.error) == (401, "token_revoked")
-            again = server.call("POST", "/auth/refresh/", {"refresh": winner["refresh"]})
-            assert again.status == 401
+            for answer in answers[:2]:
+                assert server.call("GET", "/api/me/", token=answer.body["access"]).status == 200
+        assert elsewhere.call("POST", "/auth/refresh/", {"refresh": successor}).status == 200

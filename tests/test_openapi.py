@@ -155,6 +155,16 @@ class TestResponsesMatch:
             "/auth/refresh/", {"refresh": login.json()["refresh"]}, content_type="application/json"
         )
         assert_matches(refreshed, "/auth/refresh/", "post")
+        retried = client.post(
+            "/auth/refresh/", {"refresh": login.json()["refresh"]}, content_type="application/json"
+        )
+        assert retried.json()["refresh"] == refreshed.json()["refresh"]
+        assert_matches(retried, "/auth/refresh/", "post")
+        client.post(
+            "/auth/refresh/",
+            {"refresh": refreshed.json()["refresh"]},
+            content_type="application/json",
+        )
         reused = client.post(
             "/auth/refresh/", {"refresh": login.json()["refresh"]}, content_type="application/json"
         )
@@ -177,6 +187,16 @@ class TestResponsesMatch:
     def test_sessions_and_revoke(self, client: Client, auth_header: Any) -> None:
         listed = client.get("/auth/sessions/", **auth_header)
         assert_matches(listed, "/auth/sessions/", "get")
+        for page in ("0", "2"):
+            refused_page = client.get("/auth/sessions/", {"page": page}, **auth_header)
+            assert_matches(refused_page, "/auth/sessions/", "get")
+        one = f"/auth/sessions/{listed.json()['sessions'][0]['id']}/"
+        assert_matches(client.get(one, **auth_header), "/auth/sessions/{sid}/", "get")
+        for body in ({"label": "Work laptop"}, {"label": 1}):
+            labelled = client.patch(one, body, content_type="application/json", **auth_header)
+            assert_matches(labelled, "/auth/sessions/{sid}/", "patch")
+        missing_one = client.get("/auth/sessions/nope/", **auth_header)
+        assert_matches(missing_one, "/auth/sessions/{sid}/", "get")
         missing = client.post("/auth/sessions/nope/revoke/", **auth_header)
         assert_matches(missing, "/auth/sessions/{sid}/revoke/", "post")
         sid = listed.json()["sessions"][0]["id"]

@@ -41,19 +41,29 @@ def run(
     )
 
 
-def settings_of(env: dict[str, str]) -> dict[str, Any]:
+def evaluate(env: dict[str, str], expression: str) -> Any:
+    """Return ``expression`` evaluated (``s`` is the settings) in the demo site under ``env``."""
     script = (
         "import django, json; django.setup(); from django.conf import settings as s; "
-        "print(json.dumps({'access': s.JWTAUTH_ACCESS_TOKEN_LIFETIME.total_seconds(), "
-        "'refresh': s.JWTAUTH_REFRESH_TOKEN_LIFETIME.total_seconds(), "
-        "'cache': s.CACHES['default']['BACKEND'], 'db': s.DATABASES['default']['ENGINE'], "
-        "'ssl': s.SECURE_SSL_REDIRECT, 'hsts': s.SECURE_HSTS_SECONDS, "
-        "'cookie_secure': s.JWTAUTH_COOKIE_SECURE, 'csrf_secure': s.CSRF_COOKIE_SECURE, "
-        "'alg': s.JWTAUTH_ALGORITHM, 'leeway': s.JWTAUTH_LEEWAY}))"
+        f"print(json.dumps({expression}))"
     )
     result = run(["-c", script], env)
     assert result.returncode == 0, result.stderr
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def settings_of(env: dict[str, str]) -> dict[str, Any]:
+    return dict(
+        evaluate(
+            env,
+            "{'access': s.JWTAUTH_ACCESS_TOKEN_LIFETIME.total_seconds(), "
+            "'refresh': s.JWTAUTH_REFRESH_TOKEN_LIFETIME.total_seconds(), "
+            "'cache': s.CACHES['default']['BACKEND'], 'db': s.DATABASES['default']['ENGINE'], "
+            "'ssl': s.SECURE_SSL_REDIRECT, 'hsts': s.SECURE_HSTS_SECONDS, "
+            "'cookie_secure': s.JWTAUTH_COOKIE_SECURE, 'csrf_secure': s.CSRF_COOKIE_SECURE, "
+            "'alg': s.JWTAUTH_ALGORITHM, 'leeway': s.JWTAUTH_LEEWAY}",
+        )
+    )
 
 
 def test_fractional_lifetimes() -> None:
@@ -219,3 +229,32 @@ def test_make_run_takes_django_debug_from_env_file(tmp_path: Path) -> None:
     assert status != 0
     assert "(jwtauth.E001) JWTAUTH_SECRET_KEY is empty" in output
     assert not (tree / ".dev-keys.json").exists()  # DEBUG was never on: no generated keys
+
+
+def _session_settings(env: dict[str, str]) -> list[Any]:
+    seconds = "(lambda v: None if v is None else v.total_seconds())"
+    return list(
+        evaluate(
+            env,
+            "[s.JWTAUTH_REFRESH_REUSE_INTERVAL, s.JWTAUTH_MAX_SESSIONS_PER_USER, "
+            f"{seconds}(s.JWTAUTH_SESSION_IDLE_TIMEOUT), "
+            f"{seconds}(s.JWTAUTH_SESSION_ABSOLUTE_LIFETIME)]",
+        )
+    )
+
+
+def test_the_session_policy_is_mapped_from_the_environment() -> None:
+    assert _session_settings(GOOD) == [30, 200, 7 * 86400, 30 * 86400]
+    tuned = {
+        "JWT_REFRESH_REUSE_INTERVAL": "10",
+        "JWT_MAX_SESSIONS_PER_USER": "5",
+        "JWT_SESSION_IDLE_DAYS": "0.5",
+        "JWT_SESSION_MAX_DAYS": "90",
+    }
+    assert _session_settings({**GOOD, **tuned}) == [10, 5, 43200, 90 * 86400]
+    off = {
+        "JWT_MAX_SESSIONS_PER_USER": "0",
+        "JWT_SESSION_IDLE_DAYS": "0",
+        "JWT_SESSION_MAX_DAYS": "0",
+    }
+    assert _session_settings({**GOOD, **off}) == [30, None, None, None]

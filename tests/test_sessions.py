@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.db import connection
 
 from jwtauth import revocation, sessions
-from jwtauth.exceptions import TokenError, TokenReused, TokenRevoked
+from jwtauth.exceptions import TokenError, TokenExpired, TokenReused, TokenRevoked
 from jwtauth.models import TokenSession
-from jwtauth.tokens import TokenPair
+from jwtauth.tokens import REFRESH, TokenPair, decode, encode
 
 pytestmark = pytest.mark.django_db
 
@@ -76,9 +76,10 @@ def test_rotating_a_fresh_refresh_token_is_three_statements_in_one_transaction(
     assert statements == ["SAVEPOINT", "SELECT", "SELECT", "UPDATE", "RELEASE"]
 
 
-def test_reuse_revokes_the_whole_family(pair: Any) -> None:
+def test_reuse_revokes_the_whole_family(clock: Any, pair: Any) -> None:
     stolen = pair.refresh_token
     descendant = sessions.rotate(stolen)  # the thief, first
+    clock.shift(31)  # past the reuse interval
     with pytest.raises(TokenReused):
         sessions.rotate(stolen)  # the victim, second
     assert not alive(descendant)
@@ -97,39 +98,220 @@ def test_reuse_of_an_older_generation_is_reuse(pair: Any) -> None:
     assert not alive(third)
 
 
-def test_reuse_leaves_other_sessions_alone(user: Any, pair: Any) -> None:
+def test_reuse_leaves_other_sessions_alone(clock: Any, user: Any, pair: Any) -> None:
     other = sessions.start(user)
     sessions.rotate(pair.refresh_token)
+    clock.shift(31)
     with pytest.raises(TokenReused):
         sessions.rotate(pair.refresh_token)
     assert alive(other)
 
 
-def test_grace_window_refuses_a_retry_without_killing_the_family(
-    settings: Any, clock: Any, pair: Any
-) -> None:
-    settings.JWTAUTH_REFRESH_REUSE_GRACE = 10
+# Retries within the reuse interval ----------------------------------------------------------
+
+
+def test_a_retry_within_the_interval_gets_the_very_same_successor(clock: Any, pair: Any) -> None:
     new = sessions.rotate(pair.refresh_token)
-    clock.shift(10)
-    with pytest.raises(TokenError) as refused:
-        sessions.rotate(pair.refresh_token)
-    assert not isinstance(refused.value, TokenRevoked)
-    assert alive(new)
-    newer = sessions.rotate(new.refresh_token)
-    clock.shift(11)
+    clock.shift(30)  # the interval's last instant (the default, 30 s)
+    retry = sessions.rotate(pair.refresh_token)
+    assert retry.refresh == new.refresh
+    assert retry.refresh_token == new.refresh_token
+    assert retry.access_token.jti != new.access_token.jti
+    assert alive(retry)
+    row = TokenSession.objects.get(sid=pair.refresh_token.sid)
+    assert (row.refresh_jti, row.previous_refresh_jti) == (
+        new.refresh_token.jti,
+        pair.refresh_token.jti,
+    )
+    # The retry wrote nothing: the session was last used at the rotation.
+    assert row.refreshed_at == datetime.fromtimestamp(1_800_000_000, UTC)
+
+
+def test_one_past_the_interval_the_previous_token_is_reuse(clock: Any, pair: Any) -> None:
+    new = sessions.rotate(pair.refresh_token)
+    clock.shift(30.000001)
     with pytest.raises(TokenReused):
-        sessions.rotate(new.refresh_token)
-    assert not alive(newer)
+        sessions.rotate(pair.refresh_token)
+    assert not alive(new)
 
 
-def test_grace_window_does_not_cover_older_generations(
+def test_the_interval_counts_from_the_rotation_that_spent_the_token(
     settings: Any, clock: Any, pair: Any
 ) -> None:
-    settings.JWTAUTH_REFRESH_REUSE_GRACE = 10
+    settings.JWTAUTH_REFRESH_REUSE_INTERVAL = 10
     second = sessions.rotate(pair.refresh_token)
-    sessions.rotate(second.refresh_token)
+    clock.shift(9)
+    third = sessions.rotate(second.refresh_token)
+    clock.shift(10)  # 19 s after the first rotation, 10 s after the second
+    assert sessions.rotate(second.refresh_token).refresh == third.refresh
     with pytest.raises(TokenReused):
         sessions.rotate(pair.refresh_token)
+    assert not alive(third)
+
+
+def test_an_interval_of_zero_makes_every_reuse_theft(settings: Any, pair: Any) -> None:
+    settings.JWTAUTH_REFRESH_REUSE_INTERVAL = 0
+    new = sessions.rotate(pair.refresh_token)
+    with pytest.raises(TokenReused):
+        sessions.rotate(pair.refresh_token)
+    assert not alive(new)
+
+
+def test_a_retry_never_revives_a_successor_revoked_by_its_id(pair: Any) -> None:
+    new = sessions.rotate(pair.refresh_token)
+    revocation.revoke(new.refresh_token, reason="admin")
+    with pytest.raises(TokenRevoked) as refused:
+        sessions.rotate(pair.refresh_token)
+    assert not isinstance(refused.value, TokenReused)
+
+
+def test_a_retry_of_a_revoked_family_is_refused(pair: Any) -> None:
+    sessions.rotate(pair.refresh_token)
+    revocation.revoke_session(pair.refresh_token.sid)
+    with pytest.raises(TokenRevoked) as refused:
+        sessions.rotate(pair.refresh_token)
+    assert not isinstance(refused.value, TokenReused)
+
+
+def test_a_retry_does_not_outlive_the_sessions_lifetime(
+    settings: Any, clock: Any, pair: Any
+) -> None:
+    settings.JWTAUTH_SESSION_ABSOLUTE_LIFETIME = timedelta(days=1)
+    clock.shift(24 * 3600 - 600)  # ten minutes of the session left
+    new = sessions.rotate(pair.refresh_token)
+    clock.shift(20)
+    retry = sessions.rotate(pair.refresh_token)
+    end = pair.refresh_token.iat + 24 * 3600
+    assert retry.refresh_token.exp == new.refresh_token.exp == end
+    assert retry.access_token.exp == end  # not the hour an access token usually gets
+    assert alive(retry)
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "RS256", "EdDSA", "ES256"])
+def test_the_successor_is_re_derived_for_every_algorithm(
+    settings: Any, private_keys: dict[str, str], user: Any, algorithm: str
+) -> None:
+    settings.JWTAUTH_ALGORITHM = algorithm
+    if algorithm != "HS256":
+        settings.JWTAUTH_PRIVATE_KEY = private_keys[algorithm]
+    first = sessions.start(user)
+    new = sessions.rotate(first.refresh_token)
+    retry = sessions.rotate(first.refresh_token)
+    assert decode(retry.refresh, REFRESH) == new.refresh_token
+    signed, signature = retry.refresh.rsplit(".", 1)
+    assert signed == new.refresh.rsplit(".", 1)[0]  # the same header and claims
+    if algorithm == "ES256":
+        # ECDSA signs with a random nonce: an equally valid signature of the same token.
+        assert decode(new.refresh, REFRESH) == decode(retry.refresh, REFRESH)
+    else:
+        assert signature == new.refresh.rsplit(".", 1)[1]  # byte for byte
+
+
+# The session policy: idle timeout, absolute lifetime, cap -------------------------------------
+
+
+def test_tokens_carry_the_login_time_and_never_outlive_the_session(
+    settings: Any, clock: Any, user: Any
+) -> None:
+    settings.JWTAUTH_SESSION_IDLE_TIMEOUT = timedelta(hours=2)
+    settings.JWTAUTH_SESSION_ABSOLUTE_LIFETIME = timedelta(hours=3)
+    pair = sessions.start(user)
+    login = 1_800_000_000
+    assert pair.access_token.claims["auth_time"] == pair.refresh_token.claims["auth_time"] == login
+    assert pair.refresh_token.exp == login + 2 * 3600  # idle timeout, not the 7 days
+    clock.shift(90 * 60)
+    rotated = sessions.rotate(pair.refresh_token)
+    assert rotated.refresh_token.claims["auth_time"] == login
+    assert rotated.refresh_token.exp == login + 3 * 3600  # the absolute lifetime now
+    clock.shift(90 * 60 - 1800)  # half an hour left
+    last = sessions.rotate(rotated.refresh_token)
+    assert last.access_token.exp == last.refresh_token.exp == login + 3 * 3600
+
+
+def test_an_idle_session_dies_at_refresh(settings: Any, clock: Any, pair: Any) -> None:
+    clock.shift(3600)
+    new = sessions.rotate(pair.refresh_token)
+    # The timeout is lowered after the token was issued: the refresh enforces the new one.
+    settings.JWTAUTH_SESSION_IDLE_TIMEOUT = timedelta(hours=1)
+    clock.shift(3600)
+    with pytest.raises(TokenExpired, match="unused for too long"):
+        sessions.rotate(new.refresh_token)
+    assert list(sessions.for_user(new.refresh_token.sub)) == []
+    row = TokenSession.objects.with_state().get(sid=pair.refresh_token.sid)
+    assert (row.state, row.revoked_at) == ("expired", None)
+
+
+def test_a_session_dies_at_its_absolute_lifetime_whatever_its_rotations(
+    settings: Any, clock: Any, pair: Any
+) -> None:
+    for _ in range(29):
+        clock.shift(24 * 3600)
+        pair = sessions.rotate(pair.refresh_token)
+    settings.JWTAUTH_SESSION_ABSOLUTE_LIFETIME = timedelta(days=29)
+    with pytest.raises(TokenExpired, match="maximum lifetime"):
+        sessions.rotate(pair.refresh_token)
+    assert TokenSession.objects.with_state().get().state == "expired"
+
+
+def test_no_idle_timeout_and_no_lifetime_leave_the_refresh_lifetime(
+    settings: Any, clock: Any, user: Any
+) -> None:
+    settings.JWTAUTH_SESSION_IDLE_TIMEOUT = None
+    settings.JWTAUTH_SESSION_ABSOLUTE_LIFETIME = None
+    pair = sessions.start(user)
+    for _ in range(40):
+        clock.shift(6 * 24 * 3600)
+        pair = sessions.rotate(pair.refresh_token)
+    assert pair.refresh_token.exp == pair.refresh_token.iat + 7 * 24 * 3600
+    assert alive(pair)
+
+
+def test_a_login_past_the_cap_revokes_the_least_recently_used_session(
+    settings: Any, clock: Any, user: Any, other_user: Any
+) -> None:
+    settings.JWTAUTH_MAX_SESSIONS_PER_USER = 3
+    oldest = sessions.start(user, user_agent="oldest, but refreshed")
+    clock.shift(1)
+    idle = sessions.start(user, user_agent="idle")
+    clock.shift(1)
+    third = sessions.start(user, user_agent="third")
+    bobs = [sessions.start(other_user) for _ in range(3)]
+    clock.shift(1)
+    oldest = sessions.rotate(oldest.refresh_token)  # used most recently now
+    clock.shift(1)
+    fourth = sessions.start(user, user_agent="fourth")
+    assert not alive(idle)
+    assert all(alive(p) for p in (oldest, third, fourth, *bobs))
+    row = TokenSession.objects.get(sid=idle.access_token.sid)
+    assert row.revoke_reason == sessions.CAP_REASON
+    assert [s.user_agent for s in sessions.for_user(user)] == [
+        "fourth",
+        "third",
+        "oldest, but refreshed",
+    ]
+
+
+def test_dead_sessions_do_not_count_against_the_cap(settings: Any, user: Any) -> None:
+    settings.JWTAUTH_MAX_SESSIONS_PER_USER = 2
+    ended = sessions.start(user)
+    sessions.end(ended.access_token)
+    first, second = sessions.start(user), sessions.start(user)
+    assert alive(first)
+    assert alive(second)
+
+
+def test_no_cap(settings: Any, user: Any) -> None:
+    settings.JWTAUTH_MAX_SESSIONS_PER_USER = None
+    pairs = [sessions.start(user) for _ in range(5)]
+    assert sessions.enforce_cap(user) == 0
+    assert all(alive(p) for p in pairs)
+
+
+def test_a_refresh_token_without_auth_time_is_refused(user: Any, pair: Any) -> None:
+    _raw, token = encode(REFRESH, sub=str(user.pk), sid=pair.refresh_token.sid, lifetime=60)
+    with pytest.raises(TokenError, match="auth_time"):
+        sessions.rotate(token)
+    assert alive(pair)
 
 
 def test_revoked_session_cannot_rotate(pair: Any) -> None:
@@ -183,6 +365,21 @@ def test_for_user_lists_live_sessions_newest_first(clock: Any, user: Any, other_
     assert list(sessions.for_user(user)) == []
 
 
+def test_for_user_leaves_out_sessions_started_before_the_users_cutoff(
+    clock: Any, user: Any
+) -> None:
+    sessions.start(user, user_agent="before")
+    revocation.revoke_user(user.pk, reason="password changed")
+    clock.shift(1)
+    sessions.start(user, user_agent="after")
+    assert [row.user_agent for row in sessions.for_user(user)] == ["after"]
+    states = {r.user_agent: (r.state, r.cutoff_reason) for r in TokenSession.objects.with_state()}
+    assert states == {
+        "before": ("revoked", "password changed"),
+        "after": ("live", "password changed"),
+    }
+
+
 # Concurrent rotation on PostgreSQL -------------------------------------------------------
 
 
@@ -212,23 +409,32 @@ def race(workers: int, action: Callable[[], Any]) -> list[Any]:
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("grace", [0, 30])
-def test_concurrent_rotations_of_one_token_have_one_winner(
-    settings: Any, user: Any, grace: int
+def test_concurrent_refreshes_of_one_token_all_get_the_one_successor(user: Any) -> None:
+    """Issue 14: 4 concurrent refreshes gave one 200, three 401s and a dead session."""
+    for _ in range(5):
+        pair = sessions.start(user)
+        results = race(8, lambda pair=pair: sessions.rotate(pair.refresh_token))
+        assert all(isinstance(r, TokenPair) for r in results), results
+        assert {r.refresh for r in results} == {results[0].refresh}  # one successor, no fork
+        assert len({r.access_token.jti for r in results}) == 8
+        assert all(alive(r) for r in results)
+        row = TokenSession.objects.get(sid=pair.refresh_token.sid)
+        assert row.refresh_jti == results[0].refresh_token.jti
+        assert row.previous_refresh_jti == pair.refresh_token.jti
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_with_no_interval_concurrent_refreshes_have_one_winner_and_kill_the_family(
+    settings: Any, user: Any
 ) -> None:
-    settings.JWTAUTH_REFRESH_REUSE_GRACE = grace
+    settings.JWTAUTH_REFRESH_REUSE_INTERVAL = 0
     for _ in range(5):
         pair = sessions.start(user)
         results = race(8, lambda pair=pair: sessions.rotate(pair.refresh_token))
         winners = [r for r in results if isinstance(r, TokenPair)]
         losers = [r for r in results if not isinstance(r, TokenPair)]
         assert len(winners) == 1, results
-        assert all(isinstance(r, TokenError) for r in losers), results
-        live = [p for p in winners if alive(p)]
-        if grace:
-            # Losers inside the grace window are refused without killing the family.
-            assert not any(isinstance(r, TokenRevoked) for r in losers), results
-            assert len(live) == 1
-        else:
-            assert any(isinstance(r, TokenReused) for r in losers), results
-            assert live == [], "the losers' reuse revoked the family"
+        assert all(isinstance(r, TokenRevoked) for r in losers), results
+        assert any(isinstance(r, TokenReused) for r in losers), results
+        assert not alive(winners[0]), "the losers' reuse revoked the family"

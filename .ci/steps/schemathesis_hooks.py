@@ -3,7 +3,10 @@
 A run calls logout and logout-all with the token it was given, which revokes it; a token per
 case keeps every later case authenticated. Tokens are minted through jwtauth's own session
 service against the server's database and cache (the same environment), so no login request
-competes with the login throttle that fuzzing the login endpoint trips on purpose.
+competes with the login throttle that fuzzing the login endpoint trips on purpose. A run starts
+more sessions than JWTAUTH_MAX_SESSIONS_PER_USER allows: each new one evicts the least recently
+used, never the case's own (the newest), and keeps the sessions list within the cap the
+document describes.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class Policy:
 @derived
 def policy() -> Policy:
     """Return the DPoP policy built from the settings; rebuilt when a setting changes."""
-    # An unknown name in the setting is never accepted (check jwtauth.E017 reports it).
+    # An unknown name in the setting is never accepted (check jwtauth.E014 reports it).
     allowed = [
         name for name in conf.DPOP_ALGORITHMS if isinstance(name, str) and name in ALGORITHMS
     ]

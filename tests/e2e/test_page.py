@@ -57,6 +57,7 @@ def test_sessions_list_revokes_another_session_and_refresh_rotates(
     browser: Any, user: Any, password: str
 ) -> None:
     phone = sessions.start(user, user_agent="Phone app/2.1", ip_address="192.0.2.7")
+    TokenSession.objects.filter(sid=phone.access_token.sid).update(label="Grandma's phone")
     page = browser()
     page.open_page()
     page.sign_in(user.username, password)
@@ -67,6 +68,7 @@ def test_sessions_list_revokes_another_session_and_refresh_rotates(
     by_sid = {row.get_attribute("data-sid"): row for row in rows}
     phone_sid = phone.access_token.sid
     assert "Phone app/2.1" in by_sid[phone_sid].text
+    assert "Grandma's phone" in by_sid[phone_sid].text  # the label the user gave it
     assert "192.0.2.7" in by_sid[phone_sid].text
     current = [row for row in rows if "this browser" in row.text]
     assert len(current) == 1

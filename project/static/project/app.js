@@ -114,11 +114,29 @@
     return td;
   }
 
+  // When the session ends: at its idle timeout (a refresh moves it) or its absolute lifetime.
+  function expiry(session) {
+    const td = cell(when(session.expires));
+    if (session.expires_reason === "lifetime") {
+      td.append(" (final)");
+      td.title = "The session's maximum lifetime: sign in again then.";
+    } else {
+      td.title = "Unless used before then.";
+    }
+    return td;
+  }
+
   function renderSessions(sessions) {
     const rows = sessions.map((session) => {
       const tr = document.createElement("tr");
       tr.dataset.sid = session.id;
       const device = cell(session.device || "Unknown device", "device");
+      if (session.label) {
+        const label = document.createElement("strong");
+        label.className = "label";
+        label.textContent = session.label;
+        device.prepend(label);
+      }
       if (session.current) {
         const badge = document.createElement("span");
         badge.className = "badge";
@@ -141,7 +159,7 @@
         cell(session.ip || "—"),
         cell(when(session.created)),
         cell(when(session.last_used)),
-        cell(when(session.expires)),
+        expiry(session),
         actions,
       );
       return tr;
@@ -149,9 +167,21 @@
     $("sessions").replaceChildren(...rows);
   }
 
+  // Every live session: the list comes a page at a time; follow its "next" links.
+  async function allSessions() {
+    const sessions = [];
+    let url = urls.sessionsUrl;
+    while (url) {
+      const page = await authed("GET", url);
+      sessions.push(...page.sessions);
+      url = page.next;
+    }
+    return sessions;
+  }
+
   async function load() {
     const me = await authed("GET", urls.meUrl);
-    const { sessions } = await authed("GET", urls.sessionsUrl);
+    const sessions = await allSessions();
     $("whoami").textContent = me.username;
     renderSessions(sessions);
     show(true);
