@@ -12,10 +12,9 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from .conf import conf
 from .exceptions import KeyConfigurationError
 from .keys import HMAC_MIN_BYTES, keyring
+from .middleware import ORDER_ERROR, ORDER_HINT, misordered
 
 MAX_LEEWAY_SECONDS = 300
-AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
-JWT_MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
 UNSHARED_CACHES = {
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
@@ -93,17 +92,10 @@ def check_claims(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> lis
 @register("jwtauth")
 def check_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Check that the JWT middleware runs after Django's ``AuthenticationMiddleware``."""
-    middleware = list(settings.MIDDLEWARE)
-    both = JWT_MIDDLEWARE in middleware and AUTH_MIDDLEWARE in middleware
-    if both and middleware.index(JWT_MIDDLEWARE) < middleware.index(AUTH_MIDDLEWARE):
-        return [
-            Error(
-                f"{JWT_MIDDLEWARE} is listed before {AUTH_MIDDLEWARE}.",
-                hint="Move it after AuthenticationMiddleware, or the session user "
-                "overwrites the token's user.",
-                id="jwtauth.E011",
-            )
-        ]
+    # The middleware itself refuses to be built in this order (ImproperlyConfigured), since
+    # servers do not run checks; the check names the problem before any server starts.
+    if misordered(settings.MIDDLEWARE):
+        return [Error(ORDER_ERROR, hint=ORDER_HINT, id="jwtauth.E011")]
     return []
 
 

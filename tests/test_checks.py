@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from jwtauth import checks
+from jwtauth.middleware import AUTH_MIDDLEWARE, JWT_MIDDLEWARE
 from tests.conftest import public_pem
 
 
@@ -150,8 +151,17 @@ def test_issuer_and_audience_required(settings: Any, name: str) -> None:
 
 
 def test_middleware_order(settings: Any) -> None:
-    settings.MIDDLEWARE = [checks.JWT_MIDDLEWARE, checks.AUTH_MIDDLEWARE]
+    settings.MIDDLEWARE = [JWT_MIDDLEWARE, AUTH_MIDDLEWARE]
     assert ids(checks.check_middleware()) == ["jwtauth.E011"]
+
+
+def test_middleware_order_knows_subclasses(settings: Any) -> None:
+    # A project's own authentication middleware, built on Django's, overwrites request.user
+    # just the same when it runs after jwtauth's.
+    settings.MIDDLEWARE = [JWT_MIDDLEWARE, "tests.test_middleware.SessionUserMiddleware"]
+    assert ids(checks.check_middleware()) == ["jwtauth.E011"]
+    settings.MIDDLEWARE = ["tests.test_middleware.SessionUserMiddleware", JWT_MIDDLEWARE]
+    assert checks.check_middleware() == []
 
 
 def test_unknown_cache_alias(settings: Any) -> None:
