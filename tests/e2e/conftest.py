@@ -120,6 +120,7 @@ class Browser:
     def __init__(self, driver: WebDriver, base_url: str) -> None:
         self.driver = driver
         self.base_url = base_url
+        self._events: list[dict[str, Any]] = []
 
     def get(self, url: str) -> None:
         """Load ``url`` (a path on the site, or a full URL) and wait until it has loaded."""
@@ -182,6 +183,26 @@ class Browser:
         body = result["body"]
         return int(result["status"]), json.loads(body) if body else None
 
+    def wait_response(self, url: str) -> int:
+        """Wait until the browser has received a response to ``url``; return its status.
+
+        Read from the DevTools network events, so it covers what a page cannot observe (a
+        cross-site form post answered 204, which leaves the page where it was). The browser
+        has stored the response's cookies by the time the event is reported.
+        """
+
+        def received(driver: WebDriver) -> int | None:
+            for entry in driver.get_log("performance"):
+                self._events.append(json.loads(entry["message"])["message"])
+            for event in self._events:
+                response = event["params"].get("response", {})
+                if event["method"] == "Network.responseReceived" and response["url"] == url:
+                    return int(response["status"])
+            return None
+
+        status: int = self.wait(received)
+        return status
+
     def cookie_jar(self) -> dict[str, dict[str, Any]]:
         """Return every cookie the browser holds, whatever its path, by name (DevTools)."""
         cookies = self.driver.execute_cdp_cmd("Network.getAllCookies", {})["cookies"]
@@ -212,6 +233,8 @@ def _launch(profile: Path) -> WebDriver:
     options.binary_location = CHROMIUM
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
+    # DevTools network events, for Browser.wait_response.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     service = Service(executable_path=CHROMEDRIVER, log_output=str(profile / "chromedriver.log"))
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(PAGE_LOAD_TIMEOUT)

@@ -65,3 +65,43 @@ def test_admin_revokes_the_browser_session_and_the_next_request_is_refused(
     assert "token_revoked, HTTP 401" in page.text("error")
     assert page.shown("signed-out")
     page.screenshot("page-refused-after-admin-revoke")
+
+
+def _admin_login(page: Any, username: str, password: str, next_url: str) -> None:
+    page.get(f"/admin/login/?next={next_url}")
+    page.driver.find_element(By.ID, "id_username").send_keys(username)
+    page.driver.find_element(By.ID, "id_password").send_keys(password)
+    page.driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+    page.wait(lambda d: d.current_url == page.base_url + next_url)
+
+
+def test_revoking_ones_own_session_beside_the_admin_leaves_the_admin_usable(
+    browser: Any, password: str, django_user_model: Any
+) -> None:
+    """Cookie mode and the admin in one browser: the dead cookie never reaches the admin."""
+    django_user_model.objects.create_superuser("root", "root@example.test", password)
+    page = browser()
+    _admin_login(page, "root", password, "/admin/")  # the admin: Django's session
+    page.open_page()
+    page.sign_in("root", password)  # the demo page: cookie mode
+    page.wait_status("Signed in.")
+    session = TokenSession.objects.get(user__username="root")
+    page.get(SESSIONS_ADMIN)
+
+    _row(page, session.pk).find_element(By.NAME, "_selected_action").click()
+    Select(page.driver.find_element(By.NAME, "action")).select_by_value("revoke_selected_sessions")
+    page.driver.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".messagelist .success"))
+    assert _row(page, session.pk).text.split()[-1] == "revoked"
+
+    # The browser still holds the dead access cookie; the admin's pages stay HTML pages.
+    assert "auth_token" in page.cookie_jar()
+    for url in ("/admin/", SESSIONS_ADMIN, "/admin/auth/user/"):
+        page.get(url)
+        assert page.navigation_status() == 200, url
+        assert page.driver.find_element(By.ID, "site-name").text == "Django administration"
+
+    # The API refuses the dead cookie once, and that answer clears it.
+    status, body = page.fetch("GET", "/api/me/")
+    assert (status, body["error"]) == (401, "token_revoked")
+    assert "auth_token" not in page.cookie_jar()
