@@ -158,6 +158,20 @@ class Browser:
         self.driver.find_element(By.ID, "password").send_keys(password)
         self.driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
 
+    def signed_in(self, username: str, password: str) -> None:
+        """Open the demo page and sign in with its form (cookie mode); wait until it has."""
+        self.open_page()
+        self.sign_in(username, password)
+        self.wait_status("Signed in.")
+
+    def admin_login(self, username: str, password: str, next_url: str) -> None:
+        """Log in to the admin with its own form (Django's session); wait for ``next_url``."""
+        self.get(f"/admin/login/?next={next_url}")
+        self.driver.find_element(By.ID, "id_username").send_keys(username)
+        self.driver.find_element(By.ID, "id_password").send_keys(password)
+        self.driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+        self.wait(lambda d: d.current_url == self.base_url + next_url)
+
     def fetch(self, method: str, path: str, *, csrf: bool = False) -> tuple[int, Any]:
         """Make a same-origin request from the open page, as its script would; answer status, JSON.
 

@@ -34,11 +34,7 @@ def test_admin_revokes_the_browser_session_and_the_next_request_is_refused(
     admin = browser()
     # Wide enough for the whole changelist in the screenshot the README shows.
     admin.driver.set_window_size(1600, 820)
-    admin.get(f"/admin/login/?next={SESSIONS_ADMIN}")
-    admin.driver.find_element(By.ID, "id_username").send_keys("root")
-    admin.driver.find_element(By.ID, "id_password").send_keys(password)
-    admin.driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
-    admin.wait(lambda d: d.current_url == admin.base_url + SESSIONS_ADMIN)
+    admin.admin_login("root", password, SESSIONS_ADMIN)
     row = _row(admin, session.pk)
     assert "alice" in row.text
     assert row.text.split()[-1] == "live"
@@ -67,24 +63,14 @@ def test_admin_revokes_the_browser_session_and_the_next_request_is_refused(
     page.screenshot("page-refused-after-admin-revoke")
 
 
-def _admin_login(page: Any, username: str, password: str, next_url: str) -> None:
-    page.get(f"/admin/login/?next={next_url}")
-    page.driver.find_element(By.ID, "id_username").send_keys(username)
-    page.driver.find_element(By.ID, "id_password").send_keys(password)
-    page.driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
-    page.wait(lambda d: d.current_url == page.base_url + next_url)
-
-
 def test_revoking_ones_own_session_beside_the_admin_leaves_the_admin_usable(
     browser: Any, password: str, django_user_model: Any
 ) -> None:
     """Cookie mode and the admin in one browser: the dead cookie never reaches the admin."""
     django_user_model.objects.create_superuser("root", "root@example.test", password)
     page = browser()
-    _admin_login(page, "root", password, "/admin/")  # the admin: Django's session
-    page.open_page()
-    page.sign_in("root", password)  # the demo page: cookie mode
-    page.wait_status("Signed in.")
+    page.admin_login("root", password, "/admin/")  # the admin: Django's session
+    page.signed_in("root", password)  # the demo page: cookie mode
     session = TokenSession.objects.get(user__username="root")
     page.get(SESSIONS_ADMIN)
 

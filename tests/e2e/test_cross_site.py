@@ -93,9 +93,7 @@ def test_forged_form_post_revokes_nothing(
     code: str,
 ) -> None:
     page = browser()
-    page.open_page()
-    page.sign_in(user.username, password)
-    page.wait_status("Signed in.")
+    page.signed_in(user.username, password)
     before = _state(user)
     assert len(before[0]) == 1
     assert before[0][0][1] is None
@@ -130,9 +128,7 @@ def test_a_cross_site_logout_with_the_attackers_own_token_keeps_the_victims_cook
     spent: bool,
 ) -> None:
     page = browser()
-    page.open_page()
-    page.sign_in(user.username, password)
-    page.wait_status("Signed in.")
+    page.signed_in(user.username, password)
     assert {"auth_token", "refresh_token"} <= set(page.cookie_jar())
 
     mallory = sessions.start(other_user)
