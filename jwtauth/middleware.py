@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -12,9 +12,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import patch_vary_headers
-from django.utils.module_loading import import_string
 
 from . import cookies, credentials, responses
+from .checks import ORDER_ERROR, ORDER_HINT, misordered
 from .conf import conf
 from .exceptions import ServiceUnavailable
 from .requestauth import ATTR, RequestAuth, authenticate
@@ -22,39 +22,12 @@ from .requestauth import ATTR, RequestAuth, authenticate
 Handler = Callable[[HttpRequest], Any]
 logger = logging.getLogger("jwtauth")
 LENIENT_ATTR = "jwtauth_lenient"
-AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
-JWT_MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
-ORDER_ERROR = f"{JWT_MIDDLEWARE} is listed before {AUTH_MIDDLEWARE} in MIDDLEWARE."
-ORDER_HINT = (
-    "Move it after AuthenticationMiddleware, or the session user overwrites the token's user."
-)
 
 
 def lenient(view: Any) -> Any:
     """Mark a view that handles bad tokens itself (login, refresh, logout)."""
     setattr(view, LENIENT_ATTR, True)
     return view
-
-
-def misordered(middleware: Iterable[str]) -> bool:
-    """Tell whether ``middleware`` runs an ``AuthenticationMiddleware`` after jwtauth's.
-
-    Subclasses count as what they extend; entries that cannot be imported are left to Django.
-    """
-    from django.contrib.auth.middleware import AuthenticationMiddleware
-
-    jwt: list[int] = []
-    auth: list[int] = []
-    for index, path in enumerate(middleware):
-        try:
-            cls = import_string(path)
-        except ImportError:
-            continue
-        if isinstance(cls, type) and issubclass(cls, JWTAuthenticationMiddleware):
-            jwt.append(index)
-        elif isinstance(cls, type) and issubclass(cls, AuthenticationMiddleware):
-            auth.append(index)
-    return bool(jwt and auth) and min(jwt) < max(auth)
 
 
 class HybridMiddleware:

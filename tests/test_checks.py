@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -11,7 +13,6 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from jwtauth import checks
-from jwtauth.middleware import AUTH_MIDDLEWARE, JWT_MIDDLEWARE
 from tests.conftest import public_pem
 
 
@@ -151,16 +152,17 @@ def test_issuer_and_audience_required(settings: Any, name: str) -> None:
 
 
 def test_middleware_order(settings: Any) -> None:
-    settings.MIDDLEWARE = [JWT_MIDDLEWARE, AUTH_MIDDLEWARE]
+    settings.MIDDLEWARE = [checks.JWT_MIDDLEWARE, checks.AUTH_MIDDLEWARE]
     assert ids(checks.check_middleware()) == ["jwtauth.E011"]
 
 
 def test_middleware_order_knows_subclasses(settings: Any) -> None:
     # A project's own authentication middleware, built on Django's, overwrites request.user
     # just the same when it runs after jwtauth's.
-    settings.MIDDLEWARE = [JWT_MIDDLEWARE, "tests.test_middleware.SessionUserMiddleware"]
+    custom = "tests.test_middleware.SessionUserMiddleware"
+    settings.MIDDLEWARE = [checks.JWT_MIDDLEWARE, custom]
     assert ids(checks.check_middleware()) == ["jwtauth.E011"]
-    settings.MIDDLEWARE = ["tests.test_middleware.SessionUserMiddleware", JWT_MIDDLEWARE]
+    settings.MIDDLEWARE = [custom, checks.JWT_MIDDLEWARE]
     assert checks.check_middleware() == []
 
 
@@ -197,3 +199,15 @@ def test_checks_are_registered_with_the_check_command(settings: Any) -> None:
 def test_key_problems_are_error_level(settings: Any) -> None:
     settings.JWTAUTH_SECRET_KEY = ""
     assert all(isinstance(m, Error) for m in checks.check_keys())
+
+
+def test_the_checks_import_first_without_a_cycle() -> None:
+    """A project without the admin imports jwtauth.checks before anything else of jwtauth."""
+    code = (
+        "import django; from django.conf import settings; "
+        "settings.configure(INSTALLED_APPS=['django.contrib.auth', "
+        "'django.contrib.contenttypes', 'jwtauth'], JWTAUTH_SECRET_KEY='k' * 64); "
+        "django.setup(); import jwtauth.middleware"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -21,9 +21,9 @@ from django.urls import include, path
 from django.views.decorators.clickjacking import xframe_options_exempt
 
 from jwtauth import revocation, sessions
+from jwtauth.checks import AUTH_MIDDLEWARE, JWT_MIDDLEWARE, ORDER_ERROR
 from jwtauth.conf import conf
 from jwtauth.decorators import jwt_required
-from jwtauth.middleware import AUTH_MIDDLEWARE, JWT_MIDDLEWARE, ORDER_ERROR
 from tests.conftest import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
