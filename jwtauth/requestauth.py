@@ -19,13 +19,14 @@ stay in charge.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from django.http import HttpRequest
-from django.urls import Resolver404, ResolverMatch, resolve
+from django.urls import Resolver404, ResolverMatch, URLResolver, get_resolver
 from django.utils.functional import SimpleLazyObject
 
 from . import active, cookies, credentials
@@ -151,10 +152,12 @@ def session_only(request: HttpRequest) -> bool:
     names = _session_only_names()
     if not names:
         return False
-    match = request.resolver_match or _resolve(request)
-    if match is None:
-        return False
-    return not (names.isdisjoint(match.app_names) and names.isdisjoint(match.namespaces))
+    if request.resolver_match is not None:  # inside the view: resolved already
+        return _in_namespaces(request.resolver_match, names)
+    # Before the handler resolves the URL (the middleware runs first), resolve it as the
+    # handler will: with the urlconf an earlier middleware may have set on the request.
+    resolver = get_resolver(getattr(request, "urlconf", None))
+    return _session_only_path(resolver, request.path_info, names)
 
 
 @derived
@@ -162,13 +165,19 @@ def _session_only_names() -> frozenset[str]:
     return frozenset(conf.SESSION_ONLY_NAMESPACES or ())
 
 
-def _resolve(request: HttpRequest) -> ResolverMatch | None:
-    # Before the handler resolves the URL (the middleware runs first), resolve it as the
-    # handler will: with the urlconf an earlier middleware may have set on the request.
+# Resolving costs more than the rest of the middleware's own work; the answer depends only on
+# the resolver (a new one when the URLconf changes) and the path, so it is kept, boundedly.
+@functools.lru_cache(maxsize=512)
+def _session_only_path(resolver: URLResolver, path: str, names: frozenset[str]) -> bool:
     try:
-        return resolve(request.path_info, getattr(request, "urlconf", None))
+        match = resolver.resolve(path)
     except Resolver404:
-        return None
+        return False
+    return _in_namespaces(match, names)
+
+
+def _in_namespaces(match: ResolverMatch, names: frozenset[str]) -> bool:
+    return not (names.isdisjoint(match.app_names) and names.isdisjoint(match.namespaces))
 
 
 def _authenticate(request: HttpRequest) -> RequestAuth:

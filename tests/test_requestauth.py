@@ -234,6 +234,18 @@ def test_session_only_namespaces_are_a_setting(
     assert client.get("/admin/", **bearer(root_pair.access)).status_code == 200
 
 
+def test_session_only_follows_the_urlconf_the_handler_will_use(
+    rf: RequestFactory, settings: Any
+) -> None:
+    settings.JWTAUTH_SESSION_ONLY_NAMESPACES = ["backoffice"]
+    assert requestauth.session_only(rf.get("/backoffice/whoami/"))
+    assert not requestauth.session_only(rf.get("/t/whoami/"))
+    assert not requestauth.session_only(rf.get("/no/such/page/"))
+    elsewhere = rf.get("/backoffice/whoami/")
+    elsewhere.urlconf = "project.urls"  # set by an earlier middleware (django-hosts, say)
+    assert not requestauth.session_only(elsewhere)
+
+
 # --- CSRF: a token waives it only where jwtauth authenticates ---------------------------
 
 
