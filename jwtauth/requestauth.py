@@ -77,8 +77,15 @@ class RequestAuth:
 
     @property
     def dead_cookie(self) -> bool:
-        """Tell whether the credential was the access cookie and its token was refused."""
-        return self.source == credentials.COOKIE and isinstance(self.error, TokenError)
+        """Tell whether the credential was the access cookie and jwtauth refused its token.
+
+        Refused: the token itself, or (once :meth:`user` has been asked) its inactive user.
+        """
+        if self.source != credentials.COOKIE:
+            return False
+        if self.error is not None:
+            return isinstance(self.error, TokenError)
+        return self._user is None
 
     def user(self) -> Any | None:
         """Return the token's user if it may be authenticated (loaded once), else ``None``."""

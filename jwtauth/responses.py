@@ -6,7 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, JsonResponse
 
-from . import cookies, credentials
+from . import cookies
 from .exceptions import JWTAuthError, MethodNotAllowed, NotAuthenticated, Throttled, TokenError
 from .requestauth import ATTR
 
@@ -52,7 +52,7 @@ def refused(request: HttpRequest, exc: JWTAuthError) -> JsonResponse:
     """Answer ``exc`` for ``request``; a 401 owed to the access cookie also clears that cookie."""
     response = error(exc)
     state = getattr(request, ATTR, None)
-    if exc.status == 401 and state is not None and state.source == credentials.COOKIE:
+    if exc.status == 401 and state is not None and state.dead_cookie:
         # The cookie is dead: left in place, it would be refused on every request until it
         # expires (a browser cannot drop an HttpOnly cookie by script).
         cookies.clear_access(response)

@@ -316,3 +316,24 @@ def test_logout_all_with_a_bearer_header_clears_only_cookies_it_was_sent(user: A
     response = Client().post("/auth/logout-all/", HTTP_AUTHORIZATION=f"Bearer {pair.access}")
     assert response.status_code == 204
     assert not response.cookies
+
+
+def test_a_failed_login_beside_a_live_access_cookie_keeps_it(client: Client, user: Any) -> None:
+    # The 401 is the password's, not the cookie's: only a refused cookie is cleared.
+    cookie_login(client)
+    response = client.post(
+        "/auth/login/", {"username": "alice", "password": "wrong"}, "application/json"
+    )
+    assert response.status_code == 401
+    assert not response.cookies
+    assert client.get("/api/me/").json()["username"] == "alice"
+
+
+def test_a_live_cookie_of_a_deactivated_user_is_cleared_by_its_401(
+    client: Client, user: Any, django_user_model: Any
+) -> None:
+    cookie_login(client)
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)  # no cutoff moved
+    response = client.get("/api/me/")
+    assert (response.status_code, error_of(response)) == (401, "token_revoked")
+    assert response.cookies[conf.ACCESS_COOKIE]["max-age"] == 0
