@@ -6,11 +6,10 @@ from typing import Any
 
 from django.contrib.auth.backends import BaseBackend
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy as _
 
-from . import revocation
+from . import active, revocation
 from .conf import conf
-from .exceptions import TokenError, TokenRevoked
+from .exceptions import TokenError
 from .tokens import ACCESS, Token, decode
 
 
@@ -20,19 +19,18 @@ def verify_access(raw: str | bytes) -> tuple[Token, Any | None]:
     Raises :class:`~jwtauth.exceptions.TokenError` (or a subclass) for any unusable token.
     """
     token = decode(raw, ACCESS)
-    with_user = bool(conf.USER_CACHE)
-    user = revocation.check(token, with_user=with_user)
-    if with_user and (user is None or not getattr(user, "is_active", True)):
-        raise TokenRevoked(_("The user of this token is no longer active."))
-    return token, user
+    if not conf.USER_CACHE:
+        revocation.check(token)
+        return token, None
+    return token, active.require(revocation.check(token, with_user=True))
 
 
 def user_for(token: Token) -> Any | None:
     """Return the active user a verified token names, or ``None``."""
-    user = revocation.load_user(token.sub)
-    if user is None or not getattr(user, "is_active", True):
+    try:
+        return active.user_of(token)
+    except TokenError:
         return None
-    return user
 
 
 class JWTBackend(BaseBackend):
@@ -56,8 +54,8 @@ class JWTBackend(BaseBackend):
             user = revocation.load_user(str(user_id))
         except TokenError:
             return None
-        return user if user is not None and self.user_can_authenticate(user) else None
+        return user if self.user_can_authenticate(user) else None
 
     def user_can_authenticate(self, user: Any) -> bool:
         """Reject inactive users, as Django's ``ModelBackend`` does."""
-        return getattr(user, "is_active", True) is not False
+        return active.is_active(user)

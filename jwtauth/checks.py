@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
 from .conf import conf
 from .dpop import policy as dpop_policy
@@ -20,6 +21,10 @@ MAX_LEEWAY_SECONDS = 300
 MAX_REUSE_INTERVAL = 300
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
 JWT_MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
+ORDER_ERROR = f"{JWT_MIDDLEWARE} is listed before {AUTH_MIDDLEWARE} in MIDDLEWARE."
+ORDER_HINT = (
+    "Move it after AuthenticationMiddleware, or the session user overwrites the token's user."
+)
 UNSHARED_CACHES = {
     "django.core.cache.backends.locmem.LocMemCache",
     "django.core.cache.backends.dummy.DummyCache",
@@ -131,20 +136,35 @@ def _lifetime_errors() -> list[CheckMessage]:
     return []
 
 
+def misordered(middleware: Iterable[str]) -> bool:
+    """Tell whether ``middleware`` runs an ``AuthenticationMiddleware`` after jwtauth's.
+
+    Subclasses count as what they extend; entries that cannot be imported are left to Django.
+    """
+    classes = [_middleware_class(path) for path in middleware]
+    jwt_class, auth_class = _middleware_class(JWT_MIDDLEWARE), _middleware_class(AUTH_MIDDLEWARE)
+    jwt = [i for i, cls in enumerate(classes) if cls and issubclass(cls, jwt_class)]
+    auth = [i for i, cls in enumerate(classes) if cls and issubclass(cls, auth_class)]
+    return bool(jwt and auth) and min(jwt) < max(auth)
+
+
+def _middleware_class(path: str) -> Any:
+    # Imported when asked, not with this module: the middleware imports the revocation
+    # machinery, which imports this module.
+    try:
+        cls = import_string(path)
+    except ImportError:
+        return None
+    return cls if isinstance(cls, type) else None
+
+
 @register("jwtauth")
 def check_middleware(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Check that the JWT middleware runs after Django's ``AuthenticationMiddleware``."""
-    middleware = list(settings.MIDDLEWARE)
-    both = JWT_MIDDLEWARE in middleware and AUTH_MIDDLEWARE in middleware
-    if both and middleware.index(JWT_MIDDLEWARE) < middleware.index(AUTH_MIDDLEWARE):
-        return [
-            Error(
-                f"{JWT_MIDDLEWARE} is listed before {AUTH_MIDDLEWARE}.",
-                hint="Move it after AuthenticationMiddleware, or the session user "
-                "overwrites the token's user.",
-                id="jwtauth.E011",
-            )
-        ]
+    # The middleware itself refuses to be built in this order (ImproperlyConfigured), since
+    # servers do not run checks; the check names the problem before any server starts.
+    if misordered(settings.MIDDLEWARE):
+        return [Error(ORDER_ERROR, hint=ORDER_HINT, id="jwtauth.E011")]
     return []
 
 

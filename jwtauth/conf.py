@@ -52,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "COOKIE_SAMESITE": "Strict",
     "COOKIE_DOMAIN": None,
     "REFRESH_COOKIE_PATH": None,
+    # URL namespaces whose views see Django's session user only, never a token.
+    "SESSION_ONLY_NAMESPACES": ["admin"],
     "LOGIN_FAILURE_LIMIT": 5,
     "LOGIN_IP_FAILURE_LIMIT": 50,
     "LOGIN_FAILURE_WINDOW": 300,

@@ -9,7 +9,7 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from . import credentials, payload
+from . import payload
 from .conf import conf
 from .exceptions import PermissionDenied
 from .tokens import TokenPair
@@ -61,10 +61,21 @@ def set_tokens(response: HttpResponseBase, pair: TokenPair) -> None:
 def clear_tokens(response: HttpResponseBase) -> None:
     """Expire both token cookies, with the attributes they were set with."""
     for name, path in ((conf.ACCESS_COOKIE, "/"), (conf.REFRESH_COOKIE, refresh_path())):
-        attrs = _attributes(name, path)
-        response.delete_cookie(
-            name, path=attrs.path, domain=attrs.domain, samesite=conf.COOKIE_SAMESITE
-        )
+        _delete(response, name, path)
+
+
+def clear_access(response: HttpResponseBase) -> None:
+    """Expire the access cookie, unless the response already sets or clears it itself."""
+    # A refresh answers a new access cookie: a dead one presented beside it must not win.
+    if conf.ACCESS_COOKIE not in response.cookies:
+        _delete(response, conf.ACCESS_COOKIE, "/")
+
+
+def _delete(response: HttpResponseBase, name: str, path: str) -> None:
+    attrs = _attributes(name, path)
+    response.delete_cookie(
+        name, path=attrs.path, domain=attrs.domain, samesite=conf.COOKIE_SAMESITE
+    )
 
 
 def presented(request: HttpRequest) -> bool:
@@ -72,26 +83,27 @@ def presented(request: HttpRequest) -> bool:
     return bool(request.COOKIES.get(conf.ACCESS_COOKIE) or request.COOKIES.get(conf.REFRESH_COOKIE))
 
 
-def enforce_csrf(request: HttpRequest) -> None:
-    """Run Django's CSRF check on a request whose credential is a cookie.
+def check_csrf(request: HttpRequest) -> None:
+    """Run Django's CSRF check on ``request``; raise ``PermissionDenied`` if it fails.
 
-    A browser attaches cookies to cross-site requests by itself, so a cookie is no proof that
-    the page sending the request is ours; the CSRF token is (a Bearer header needs no check:
-    a cross-site form cannot set one).
+    The same check ``CsrfViewMiddleware`` runs on a view that is not exempt, for the views
+    that are (token views, which need it for cookie credentials only).
     """
-    # Read (and bound) the body first: the check may parse a form from it, which would
-    # otherwise consume the stream the view still has to read.
-    payload.body(request)
-    # The middleware exempts requests that carry a Bearer header, but the credential used here is
-    # a cookie, and a junk header beside it must not waive the check for it.
-    exempt = getattr(request, "_dont_enforce_csrf_checks", False)
-    if getattr(request, "jwtauth_source", None) == credentials.HEADER:
-        request._dont_enforce_csrf_checks = False  # type: ignore[attr-defined]
-    try:
-        check = CsrfViewMiddleware(lambda r: HttpResponse())
-        check.process_request(request)
-        refused = check.process_view(request, None, (), {}) is not None  # type: ignore[arg-type]
-    finally:
-        request._dont_enforce_csrf_checks = exempt  # type: ignore[attr-defined]
-    if refused:
+    check = CsrfViewMiddleware(_unused)
+    check.process_request(request)
+    if check.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]
         raise PermissionDenied(_("CSRF verification failed."))
+
+
+def enforce_csrf(request: HttpRequest) -> None:
+    """Run Django's CSRF check on a request to an auth endpoint, which reads its body itself.
+
+    The body is read (and bounded) first: the check may parse a form from it, which would
+    otherwise consume the stream the endpoint still has to read.
+    """
+    payload.body(request)
+    check_csrf(request)
+
+
+def _unused(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()

@@ -1,4 +1,10 @@
-"""Require a valid access token on plain Django views: 401 JSON, never a login redirect."""
+"""Require a valid access token on plain Django views: 401 JSON, never a login redirect.
+
+Views so marked are token views: they are exempt from ``CsrfViewMiddleware`` and apply
+jwtauth's rule instead, as DRF's views do. A token from the access cookie must pass Django's
+CSRF check on an unsafe method; a Bearer header needs none (a cross-site page cannot set one).
+Every other view keeps Django's CSRF check whatever credential the request carries.
+"""
 
 from __future__ import annotations
 
@@ -8,25 +14,24 @@ from typing import Any, TypeVar
 
 from asgiref.sync import iscoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
-from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 
-from . import responses
-from .exceptions import JWTAuthError, NotAuthenticated, TokenRevoked
-from .middleware import authenticate_once
+from . import requestauth, responses
+from .exceptions import JWTAuthError
 
 V = TypeVar("V", bound=Callable[..., Any])
 
 
-def authentication_error(request: HttpRequest) -> JWTAuthError | None:
-    """Return why ``request`` is not token-authenticated to an active user, or ``None``."""
-    authenticate_once(request)
-    error: JWTAuthError | None = getattr(request, "jwtauth_error", None)
-    if error is not None:
-        return error
-    if getattr(request, "auth", None) is None:
-        return NotAuthenticated()
-    if not request.user.is_authenticated:
-        return TokenRevoked(_("The user of this token is no longer active."))
+def refusal(request: HttpRequest) -> HttpResponseBase | None:
+    """Return the 401 (or 403, 503) that refuses ``request`` a token view, or ``None``.
+
+    ``None`` means the request carries a valid access token of an active user and, for a
+    cookie credential on an unsafe method, passed the CSRF check.
+    """
+    try:
+        requestauth.require(request)
+    except JWTAuthError as e:
+        return responses.refused(request, e)
     return None
 
 
@@ -67,38 +72,43 @@ def jwt_required(view: V) -> V:
 
         @functools.wraps(view)
         async def async_wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-            error = await sync_to_async(authentication_error)(request)
-            if error is not None:
-                return responses.error(error)
+            # The user load and the CSRF check are synchronous work, kept off the event loop.
+            refused = await sync_to_async(refusal)(request)
+            if refused is not None:
+                return refused
             return await view(request, *args, **kwargs)
 
-        return async_wrapper  # type: ignore[return-value]
+        return csrf_exempt(async_wrapper)  # type: ignore[return-value]
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        error = authentication_error(request)
-        if error is not None:
-            return responses.error(error)
+        refused = refusal(request)
+        if refused is not None:
+            return refused
         return view(request, *args, **kwargs)  # type: ignore[no-any-return]
 
-    return wrapper  # type: ignore[return-value]
+    return csrf_exempt(wrapper)  # type: ignore[return-value]
 
 
 class JWTRequiredMixin:
     """Class-based-view mixin: answer 401 JSON unless a valid access token was presented."""
 
+    @classmethod
+    def as_view(cls, **initkwargs: Any) -> Any:
+        """Return the view, exempt from ``CsrfViewMiddleware``: :meth:`dispatch` checks instead."""
+        return csrf_exempt(super().as_view(**initkwargs))  # type: ignore[misc]
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         """Check the token before dispatching to the handler (sync or async)."""
         if getattr(self, "view_is_async", False):
             return self._adispatch(request, *args, **kwargs)
-        error = authentication_error(request)
-        if error is not None:
-            return responses.error(error)
+        refused = refusal(request)
+        if refused is not None:
+            return refused
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
     async def _adispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
-        # The user lookup is synchronous ORM work, which must not run on the event loop.
-        error = await sync_to_async(authentication_error)(request)
-        if error is not None:
-            return responses.error(error)
+        refused = await sync_to_async(refusal)(request)
+        if refused is not None:
+            return refused
         return await super().dispatch(request, *args, **kwargs)  # type: ignore[misc]

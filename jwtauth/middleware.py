@@ -7,17 +7,17 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
-from django.contrib.auth.models import AnonymousUser
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import patch_vary_headers
-from django.utils.functional import SimpleLazyObject
 
-from . import credentials, responses
-from .backends import user_for, verify_access
+from . import cookies, credentials, responses
+from .checks import ORDER_ERROR, ORDER_HINT, misordered
 from .conf import conf
-from .exceptions import JWTAuthError, ServiceUnavailable, TokenError
-from .tokens import Token
+from .exceptions import ServiceUnavailable
+from .requestauth import ATTR, RequestAuth, authenticate
 
 Handler = Callable[[HttpRequest], Any]
 logger = logging.getLogger("jwtauth")
@@ -28,71 +28,6 @@ def lenient(view: Any) -> Any:
     """Mark a view that handles bad tokens itself (login, refresh, logout)."""
     setattr(view, LENIENT_ATTR, True)
     return view
-
-
-class _UserLoader:
-    """Load a verified token's user once, for ``request.user`` and ``request.auser()`` alike."""
-
-    __slots__ = ("token", "user")
-
-    def __init__(self, token: Token, cached: Any) -> None:
-        self.token = token
-        self.user = cached
-
-    def __call__(self) -> Any:
-        if self.user is None:
-            try:
-                self.user = user_for(self.token) or AnonymousUser()
-            except TokenError:
-                self.user = AnonymousUser()
-        return self.user
-
-
-def authenticate(request: HttpRequest) -> None:
-    """Set ``request.auth`` and ``request.user`` from the request's access token, if any.
-
-    A bad token is not answered here: it is kept in ``request.jwtauth_error`` and answered
-    by :meth:`JWTAuthenticationMiddleware.process_view`, so that views marked :func:`lenient`
-    (logout with a dead token, say) still run. The user is loaded only when first read, through
-    ``request.user`` or, from async code, ``await request.auser()``.
-    """
-    request.auth = None  # type: ignore[attr-defined]
-    request.jwtauth_error = None  # type: ignore[attr-defined]
-    request.jwtauth_source = None  # type: ignore[attr-defined]
-    try:
-        credential = credentials.find(request)
-        if credential is None:
-            return
-        if credential.source == credentials.HEADER:
-            # A bearer header cannot be sent by a cross-site form, so CSRF does not apply;
-            # cookie-borne tokens stay subject to Django's CSRF check.
-            request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
-        request.jwtauth_source = credential.source  # type: ignore[attr-defined]
-        token, cached_user = verify_access(credential.raw)
-    except TokenError as e:
-        request.jwtauth_error = e  # type: ignore[attr-defined]
-        return
-    except DatabaseError as e:
-        request.jwtauth_error = ServiceUnavailable()  # type: ignore[attr-defined]
-        request.jwtauth_error.__cause__ = e  # type: ignore[attr-defined]
-        return
-    load = _UserLoader(token, cached_user)
-
-    async def auser() -> Any:
-        return await sync_to_async(load)()
-
-    request.auth = token  # type: ignore[attr-defined]
-    request.user = SimpleLazyObject(load)  # type: ignore[assignment]
-    request.auser = auser
-    # The loader itself, for adapters that hand the user on (DRF): the object they pass
-    # need not be read through the lazy proxy, which costs an exception per attribute.
-    request.jwtauth_load_user = load  # type: ignore[attr-defined]
-
-
-def authenticate_once(request: HttpRequest) -> None:
-    """Authenticate ``request`` unless the middleware already did (it may not be installed)."""
-    if not hasattr(request, "jwtauth_error"):
-        authenticate(request)
 
 
 class HybridMiddleware:
@@ -109,28 +44,45 @@ class HybridMiddleware:
 
 
 class JWTAuthenticationMiddleware(HybridMiddleware):
-    """Authenticate ``Authorization: Bearer`` (or access-cookie) requests; refuse bad tokens."""
+    """Authenticate ``Authorization: Bearer`` (or access-cookie) requests; refuse bad tokens.
+
+    The work is :func:`jwtauth.requestauth.authenticate`'s, done before any view (and any
+    later middleware) reads ``request.user``. Refusals wait for :meth:`process_view`, once the
+    view is known: views marked :func:`lenient` handle bad tokens themselves.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        # System checks do not run under gunicorn or uvicorn: refuse to be built in an order
+        # that would serve a session user to one view and the token's user to another.
+        if misordered(settings.MIDDLEWARE):
+            raise ImproperlyConfigured(f"{ORDER_ERROR} {ORDER_HINT}")
+        super().__init__(get_response)
 
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        authenticate(request)
-        response = self.get_response(request)
-        return self._vary(response)
+        state = authenticate(request)
+        return self._finish(state, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        await sync_to_async(authenticate, thread_sensitive=True)(request)
-        response = await self.get_response(request)
-        return self._vary(response)
+        state = await sync_to_async(authenticate, thread_sensitive=True)(request)
+        return self._finish(state, await self.get_response(request))
 
     def process_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
     ) -> HttpResponseBase | None:
-        """Answer a bad token with 401 (503 if the database failed) unless the view is lenient."""
-        error: JWTAuthError | None = getattr(request, "jwtauth_error", None)
+        """Answer a bad token with 401 (503 if the database failed) unless the view is lenient.
+
+        A page load (the client prefers HTML) with a dead access cookie is not answered with
+        JSON: the page is served as if the cookie were absent, and the answer clears it.
+        """
+        state: RequestAuth = getattr(request, ATTR)
+        error = state.error
         if error is None or getattr(view_func, LENIENT_ATTR, False):
             return None
-        return responses.error(error)
+        if state.source == credentials.COOKIE and _loads_a_page(request):
+            return None
+        return responses.refused(request, error)
 
     def process_exception(
         self, request: HttpRequest, exception: Exception
@@ -145,12 +97,21 @@ class JWTAuthenticationMiddleware(HybridMiddleware):
         return responses.error(ServiceUnavailable())
 
     @staticmethod
-    def _vary(response: HttpResponseBase) -> HttpResponseBase:
+    def _finish(state: RequestAuth, response: HttpResponseBase) -> HttpResponseBase:
+        if state.dead_cookie:
+            # Whatever answered (a 401, a page, a lenient view), a refused cookie is cleared:
+            # kept, it would be refused on every request until it expires.
+            cookies.clear_access(response)
         # The answer depends on the credential, so shared caches must key on it.
         patch_vary_headers(
             response, ("Authorization", "Cookie") if conf.COOKIES else ("Authorization",)
         )
         return response
+
+
+def _loads_a_page(request: HttpRequest) -> bool:
+    # A browser navigating asks for HTML first; fetch() and API clients ask for JSON or */*.
+    return request.get_preferred_type(("application/json", "text/html")) == "text/html"
 
 
 class SecurityHeadersMiddleware(HybridMiddleware):

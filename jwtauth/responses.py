@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import JsonResponse
+from django.http import HttpRequest, JsonResponse
 
+from . import cookies
 from .exceptions import JWTAuthError, MethodNotAllowed, NotAuthenticated, Throttled, TokenError
+from .requestauth import ATTR
 
 
 def _quoted(text: str) -> str:
@@ -14,20 +16,46 @@ def _quoted(text: str) -> str:
     return "".join(c for c in text if 0x20 <= ord(c) < 0x7F and c not in '"\\')
 
 
+def body(exc: JWTAuthError) -> dict[str, str]:
+    """Return the JSON body that answers ``exc``: its stable code and its text."""
+    return {"error": exc.code, "detail": str(exc.detail)}
+
+
+def challenge(exc: JWTAuthError | None) -> str | None:
+    """Return the ``WWW-Authenticate`` value that goes with ``exc`` (RFC 6750 §3), if any.
+
+    ``None`` stands for "no credential was presented", which is answered like
+    :class:`~jwtauth.exceptions.NotAuthenticated`.
+    """
+    if isinstance(exc, TokenError):
+        return f'Bearer error="invalid_token", error_description="{_quoted(str(exc.detail))}"'
+    if exc is None or isinstance(exc, NotAuthenticated):
+        # RFC 6750 §3.1: no error code when the request carried no credential at all.
+        return "Bearer"
+    return None
+
+
 def error(exc: JWTAuthError) -> JsonResponse:
     """Answer ``exc`` as JSON with its status and stable code."""
-    response = JsonResponse({"error": exc.code, "detail": str(exc.detail)}, status=exc.status)
-    if isinstance(exc, TokenError):
-        response["WWW-Authenticate"] = (
-            f'Bearer error="invalid_token", error_description="{_quoted(str(exc.detail))}"'
-        )
-    elif isinstance(exc, NotAuthenticated):
-        # RFC 6750 §3.1: no error code when the request carried no credential at all.
-        response["WWW-Authenticate"] = "Bearer"
-    elif isinstance(exc, Throttled):
+    response = JsonResponse(body(exc), status=exc.status)
+    value = challenge(exc)
+    if value is not None:
+        response["WWW-Authenticate"] = value
+    if isinstance(exc, Throttled):
         response["Retry-After"] = str(exc.retry_after)
     if exc.status in (401, 429):
         response["Cache-Control"] = "no-store"
+    return response
+
+
+def refused(request: HttpRequest, exc: JWTAuthError) -> JsonResponse:
+    """Answer ``exc`` for ``request``; a 401 owed to the access cookie also clears that cookie."""
+    response = error(exc)
+    state = getattr(request, ATTR, None)
+    if exc.status == 401 and state is not None and state.dead_cookie:
+        # The cookie is dead: left in place, it would be refused on every request until it
+        # expires (a browser cannot drop an HttpOnly cookie by script).
+        cookies.clear_access(response)
     return response
 
 

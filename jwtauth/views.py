@@ -24,11 +24,21 @@ from django.middleware.csrf import get_token
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
-from . import cookies, credentials, payload, responses, revocation, sessions, throttle
+from . import (
+    active,
+    cookies,
+    credentials,
+    payload,
+    requestauth,
+    responses,
+    revocation,
+    sessions,
+    throttle,
+)
 from .conf import conf
 from .cookies import enforce_csrf
 from .dberrors import database_error
-from .decorators import allowed_methods, authentication_error
+from .decorators import allowed_methods
 from .exceptions import (
     BadRequest,
     InvalidCredentials,
@@ -47,7 +57,6 @@ from .tokens import REFRESH, TokenPair, decode
 logger = logging.getLogger("jwtauth")
 # Session ids are new_jti() values: unpadded base64url (RFC 4648 §5), as long as a jti may be.
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 SESSIONS_PER_PAGE = 50
 View = Callable[..., HttpResponseBase]
 
@@ -55,7 +64,11 @@ View = Callable[..., HttpResponseBase]
 def endpoint(
     *methods: str, auth: bool = False, clears_cookies: bool = False
 ) -> Callable[[View], View]:
-    """Wrap a view: allowed methods, token requirement, CSRF for cookies, JSON errors."""
+    """Wrap a view: allowed methods, token requirement, CSRF for cookies, JSON errors.
+
+    Every endpoint authenticates its own request (:func:`jwtauth.requestauth.authenticate`),
+    so it answers alike with or without the middleware installed.
+    """
 
     allowed = allowed_methods(methods)
 
@@ -67,7 +80,7 @@ def endpoint(
             try:
                 return _run(view, request, auth, *args, **kwargs)
             except JWTAuthError as e:
-                response = responses.error(e)
+                response = responses.refused(request, e)
             except DataError as e:
                 # A value the database refuses (one that slipped past validation) is the
                 # client's, not an outage: a 503 would invite retries.
@@ -89,20 +102,17 @@ def _should_clear(request: HttpRequest, response: HttpResponseBase) -> bool:
     # Clear the cookies of a request whose tokens are dead (401), but only when it carried
     # them: a cross-site form post carries none (SameSite=Strict), and a 403 is a failed CSRF
     # check; neither may log the browser out.
-    return bool(conf.COOKIES) and response.status_code == 401 and cookies.presented(request)
+    return response.status_code == 401 and _clears_cookies(request)
 
 
 def _run(
     view: View, request: HttpRequest, auth: bool, *args: Any, **kwargs: Any
 ) -> HttpResponseBase:
+    state = requestauth.authenticate(request)
     if auth:
-        error = authentication_error(request)
-        if error is not None:
-            raise error
-    if (
-        request.method in UNSAFE_METHODS
-        and getattr(request, "jwtauth_source", None) == credentials.COOKIE
-    ):
+        state.require()
+    if state.source == credentials.COOKIE and request.method not in requestauth.SAFE_METHODS:
+        # Bound the body before the check reads a form from it (the view reads it too).
         enforce_csrf(request)
     return view(request, *args, **kwargs)
 
@@ -150,7 +160,7 @@ def login(request: HttpRequest) -> HttpResponseBase:
     # Django's ModelBackend hashes a dummy password for unknown users, so a wrong username
     # and a wrong password take about the same time.
     user = authenticate(request, username=username, password=password)
-    if user is None or not getattr(user, "is_active", True):
+    if not active.is_active(user):
         raise InvalidCredentials()
     attempt.succeeded()
     pair = sessions.start(user, user_agent=user_agent(request), ip_address=ip)
@@ -193,23 +203,35 @@ def logout(request: HttpRequest) -> HttpResponseBase:
     """End the presented session: revoke the access token and its refresh family."""
     data = payload.read(request)
     raw_refresh, from_cookie = _presented_refresh(request, data)
-    if from_cookie:
+    state = requestauth.authenticate(request)
+    if from_cookie or (_clears_cookies(request) and state.source != credentials.HEADER):
+        # The answer acts on, or clears, cookies a cross-site request can carry.
         enforce_csrf(request)
-    access = getattr(request, "auth", None)
+    access = state.token
     ended = access is not None
     if access is not None:
         sessions.end(access)
     if raw_refresh is not None:
         ended = _end_refresh(raw_refresh, ended) or ended
-    error = getattr(request, "jwtauth_error", None)
+    error = state.error
     if not ended:
         # A token that is merely expired or already revoked has nothing left to end.
         if error is not None and not isinstance(error, TokenExpired | TokenRevoked):
             raise error
         if error is None and raw_refresh is None:
             raise NotAuthenticated()
+    return _logged_out(request)
+
+
+def _clears_cookies(request: HttpRequest) -> bool:
+    # Only cookies the request presented are cleared: a cross-site form carries none
+    # (SameSite), and its answer must not log the browser out (a logout CSRF).
+    return bool(conf.COOKIES) and cookies.presented(request)
+
+
+def _logged_out(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(status=204)
-    if conf.COOKIES:
+    if _clears_cookies(request):
         cookies.clear_tokens(response)
     return response
 
@@ -234,10 +256,7 @@ def _end_refresh(raw: str, already_ended: bool) -> bool:
 def logout_all(request: HttpRequest) -> HttpResponseBase:
     """Revoke every token the user holds, on every device."""
     revocation.revoke_user(request.auth.sub, reason="logout everywhere")  # type: ignore[attr-defined]
-    response = HttpResponse(status=204)
-    if conf.COOKIES:
-        cookies.clear_tokens(response)
-    return response
+    return _logged_out(request)
 
 
 def _session_json(row: TokenSession, current: str) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
 from django.core.cache import cache
 
-from jwtauth import cachestate, sessions
+from jwtauth import cachestate, requestauth, sessions
 from jwtauth.conf import forget_derived
 from loadtest.stack import RedisServer as PrivateRedis
 from loadtest.stack import free_port  # noqa: F401 - re-exported for the tests
@@ -135,3 +135,17 @@ def private_redis(tmp_path: Any) -> Iterator[PrivateRedis]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def verifications(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record every credential verification (jwtauth.requestauth's one call of verify_access)."""
+    calls: list[str] = []
+    original = requestauth.verify_access
+
+    def counting(raw: str) -> Any:
+        calls.append(raw)
+        return original(raw)
+
+    monkeypatch.setattr(requestauth, "verify_access", counting)
+    return calls

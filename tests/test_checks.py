@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -227,6 +229,16 @@ def test_middleware_order(settings: Any) -> None:
     assert ids(checks.check_middleware()) == ["jwtauth.E011"]
 
 
+def test_middleware_order_knows_subclasses(settings: Any) -> None:
+    # A project's own authentication middleware, built on Django's, overwrites request.user
+    # just the same when it runs after jwtauth's.
+    custom = "tests.test_middleware.SessionUserMiddleware"
+    settings.MIDDLEWARE = [checks.JWT_MIDDLEWARE, custom]
+    assert ids(checks.check_middleware()) == ["jwtauth.E011"]
+    settings.MIDDLEWARE = [custom, checks.JWT_MIDDLEWARE]
+    assert checks.check_middleware() == []
+
+
 def test_unknown_cache_alias(settings: Any) -> None:
     settings.JWTAUTH_CACHE = "nope"
     assert ids(checks.check_cache()) == ["jwtauth.E012"]
@@ -302,3 +314,15 @@ def test_session_settings_at_their_bounds(settings: Any, name: str, value: Any) 
 def test_the_removed_grace_setting_warns(settings: Any) -> None:
     settings.JWTAUTH_REFRESH_REUSE_GRACE = 10
     assert ids(checks.check_sessions()) == ["jwtauth.W004"]
+
+
+def test_the_checks_import_first_without_a_cycle() -> None:
+    """A project without the admin imports jwtauth.checks before anything else of jwtauth."""
+    code = (
+        "import django; from django.conf import settings; "
+        "settings.configure(INSTALLED_APPS=['django.contrib.auth', "
+        "'django.contrib.contenttypes', 'jwtauth'], JWTAUTH_SECRET_KEY='k' * 64); "
+        "django.setup(); import jwtauth.middleware"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

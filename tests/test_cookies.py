@@ -276,3 +276,64 @@ def test_a_cookieless_cross_site_post_does_not_clear_the_browsers_cookies(user: 
     response = client.post("/auth/logout/", {}, **EVIL)
     assert response.status_code == 401
     assert not response.cookies
+
+
+@pytest.mark.parametrize("spent", [False, True], ids=["live-token", "spent-token"])
+def test_a_cookieless_logout_with_a_refresh_token_in_the_body_clears_no_cookie(
+    other_user: Any, spent: bool
+) -> None:
+    # A page on another site posts the attacker's own refresh token (a form field): the
+    # request is valid and carries no cookie, so no CSRF check runs; its answer must not
+    # delete the victim's cookies.
+    mallory = sessions.start(other_user)
+    if spent:
+        sessions.end(mallory.refresh_token)  # logout is idempotent: still 204
+    client = Client(enforce_csrf_checks=True)
+    response = client.post("/auth/logout/", {"refresh": mallory.refresh}, **EVIL)
+    assert response.status_code == 204
+    assert not response.cookies
+
+
+def test_a_logout_that_would_clear_the_refresh_cookie_needs_the_csrf_token(
+    browser: Client, settings: Any, other_user: Any
+) -> None:
+    # With the refresh cookie scoped wider than the refresh endpoint, a cross-site form can
+    # carry it to logout beside a refresh token of its own; clearing it needs the CSRF token.
+    settings.JWTAUTH_REFRESH_COOKIE_PATH = "/auth/"
+    del browser.cookies[conf.ACCESS_COOKIE]
+    mallory = sessions.start(other_user)
+    refused = browser.post("/auth/logout/", {"refresh": mallory.refresh}, **EVIL)
+    assert refused.status_code == 403
+    assert not refused.cookies
+    token = csrf_token(browser)
+    passed = browser.post("/auth/logout/", {"refresh": mallory.refresh}, HTTP_X_CSRFTOKEN=token)
+    assert passed.status_code == 204
+    assert_cleared(passed, refresh_path="/auth/")
+
+
+def test_logout_all_with_a_bearer_header_clears_only_cookies_it_was_sent(user: Any) -> None:
+    pair = sessions.start(user)
+    response = Client().post("/auth/logout-all/", HTTP_AUTHORIZATION=f"Bearer {pair.access}")
+    assert response.status_code == 204
+    assert not response.cookies
+
+
+def test_a_failed_login_beside_a_live_access_cookie_keeps_it(client: Client, user: Any) -> None:
+    # The 401 is the password's, not the cookie's: only a refused cookie is cleared.
+    cookie_login(client)
+    response = client.post(
+        "/auth/login/", {"username": "alice", "password": "wrong"}, "application/json"
+    )
+    assert response.status_code == 401
+    assert not response.cookies
+    assert client.get("/api/me/").json()["username"] == "alice"
+
+
+def test_a_live_cookie_of_a_deactivated_user_is_cleared_by_its_401(
+    client: Client, user: Any, django_user_model: Any
+) -> None:
+    cookie_login(client)
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)  # no cutoff moved
+    response = client.get("/api/me/")
+    assert (response.status_code, error_of(response)) == (401, "token_revoked")
+    assert response.cookies[conf.ACCESS_COOKIE]["max-age"] == 0

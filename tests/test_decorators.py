@@ -7,10 +7,12 @@ from typing import Any
 import pytest
 from asgiref.sync import async_to_sync
 from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import get_token
 from django.test import AsyncClient, Client
 from django.urls import path
 from django.views import View
 
+from jwtauth.conf import conf
 from jwtauth.decorators import JWTRequiredMixin, allow_methods, jwt_required
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
@@ -40,14 +42,23 @@ class SyncMixinView(JWTRequiredMixin, View):
     def get(self, request: HttpRequest) -> JsonResponse:
         return JsonResponse({"username": request.user.get_username()})
 
+    post = get
+
 
 class AsyncMixinView(JWTRequiredMixin, View):
     async def get(self, request: HttpRequest) -> JsonResponse:
         user = await request.auser()
         return JsonResponse({"username": user.get_username()})
 
+    post = get
+
+
+def csrf(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"token": get_token(request)})
+
 
 urlpatterns = [
+    path("csrf/", csrf),
     path("sync/", sync_view),
     path("async/", async_view),
     path("mixin/", SyncMixinView.as_view()),
@@ -143,3 +154,31 @@ def test_allow_methods_on_an_async_view_adds_head_beside_get() -> None:
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
     assert error_of(response) == "method_not_allowed"
+
+
+def send(client: Any, method: str, url: str, **headers: str) -> Any:
+    """Send through a Client or an AsyncClient alike; ``headers`` by their HTTP names."""
+    if isinstance(client, AsyncClient):
+        return async_to_sync(getattr(client, method))(url, headers=headers)
+    meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+    return getattr(client, method)(url, **meta)
+
+
+@pytest.mark.parametrize("url", SYNC + ASYNC)
+def test_a_cookie_credential_needs_the_csrf_token_on_unsafe_methods(pair: Any, url: str) -> None:
+    # Token views are exempt from CsrfViewMiddleware and check CSRF themselves, for cookies.
+    client = (Client if url in SYNC else AsyncClient)(enforce_csrf_checks=True)
+    client.cookies[conf.ACCESS_COOKIE] = pair.access
+    assert send(client, "get", url).json() == {"username": "alice"}
+    refused = send(client, "post", url)
+    assert refused.status_code == 403
+    assert error_of(refused) == "permission_denied"
+    token = send(client, "get", "/csrf/").json()["token"]
+    assert send(client, "post", url, **{"X-CSRFToken": token}).json() == {"username": "alice"}
+
+
+@pytest.mark.parametrize("url", SYNC + ASYNC)
+def test_a_bearer_header_needs_no_csrf_token(pair: Any, url: str) -> None:
+    client = (Client if url in SYNC else AsyncClient)(enforce_csrf_checks=True)
+    response = send(client, "post", url, Authorization=f"Bearer {pair.access}")
+    assert response.json() == {"username": "alice"}

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings as django_settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, JsonResponse
 from django.test import AsyncClient, Client
 from django.urls import include, path
 from django.views.decorators.clickjacking import xframe_options_exempt
 
-from jwtauth import revocation
+from jwtauth import revocation, sessions
+from jwtauth.checks import AUTH_MIDDLEWARE, JWT_MIDDLEWARE, ORDER_ERROR
 from jwtauth.conf import conf
 from jwtauth.decorators import jwt_required
+from tests.conftest import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = {"HTTP_ACCEPT": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+class SessionUserMiddleware(AuthenticationMiddleware):
+    """A project's own authentication middleware, built on Django's."""
 
 
 def auth_only(request: HttpRequest) -> JsonResponse:
@@ -67,6 +84,11 @@ def error_of(response: Any) -> str:
     body = response.json()
     assert set(body) == {"error", "detail"}
     return str(body["error"])
+
+
+def assert_clears_the_access_cookie(response: Any) -> None:
+    morsel = response.cookies[conf.ACCESS_COOKIE]
+    assert (morsel.value, morsel["max-age"], morsel["path"]) == ("", 0, "/")
 
 
 # --- finding the credential ------------------------------------------------------------
@@ -299,3 +321,107 @@ def test_frame_denial_holds_without_djangos_clickjacking_middleware(
     settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "clickjacking" not in m]
     assert client.get("/api/ping/")["X-Frame-Options"] == "DENY"
     assert "X-Frame-Options" not in client.get("/t/frameable/")
+
+
+# --- a dead access cookie --------------------------------------------------------------
+
+
+def test_a_401_owed_to_a_dead_cookie_clears_it(client: Client, pair: Any) -> None:
+    revocation.revoke_session(pair.access_token.sid)
+    client.cookies[conf.ACCESS_COOKIE] = pair.access
+    response = client.get("/api/ping/")
+    assert (response.status_code, error_of(response)) == (401, "token_revoked")
+    assert_clears_the_access_cookie(response)
+    assert conf.REFRESH_COOKIE not in response.cookies  # it travels to the refresh path only
+    assert client.get("/api/ping/").status_code == 200  # the browser is unstuck
+
+
+def test_a_401_owed_to_a_bearer_header_leaves_the_cookies_alone(client: Client, pair: Any) -> None:
+    client.cookies[conf.ACCESS_COOKIE] = pair.access
+    response = client.get("/api/ping/", **bearer("a.b.c"))
+    assert response.status_code == 401
+    assert not response.cookies
+
+
+def test_a_page_load_with_a_dead_cookie_is_served_and_clears_it(
+    client: Client, pair: Any, other_user: Any
+) -> None:
+    revocation.revoke_session(pair.access_token.sid)
+    client.force_login(other_user)
+    client.cookies[conf.ACCESS_COOKIE] = pair.access
+    # A page, not jwtauth's JSON: the session's user, as if the dead cookie were not there.
+    response = client.get("/t/whoami/", **PAGE)
+    assert (response.status_code, response.json()) == (200, {"username": "bob"})
+    assert_clears_the_access_cookie(response)
+    # An API call from the same browser (fetch asks for */* or JSON) is still refused.
+    client.cookies[conf.ACCESS_COOKIE] = pair.access
+    refused = client.get("/t/whoami/", HTTP_ACCEPT="application/json")
+    assert (refused.status_code, error_of(refused)) == (401, "token_revoked")
+
+
+def test_a_refresh_beside_an_expired_access_cookie_keeps_the_new_one(
+    client: Client, user: Any, clock: Any
+) -> None:
+    pair = sessions.start(user)
+    clock.shift(conf.access_lifetime)
+    client.cookies[conf.ACCESS_COOKIE] = pair.access
+    client.cookies[conf.REFRESH_COOKIE] = pair.refresh
+    response = client.post("/auth/refresh/")
+    assert response.status_code == 200
+    assert response.cookies[conf.ACCESS_COOKIE].value  # set, not cleared
+    assert client.get("/t/whoami/").json() == {"username": "alice"}
+
+
+# --- middleware order ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("auth", [AUTH_MIDDLEWARE, f"{__name__}.SessionUserMiddleware"])
+def test_the_middleware_refuses_to_be_built_before_authentication_middleware(
+    settings: Any, auth: str
+) -> None:
+    stack = [m for m in settings.MIDDLEWARE if m not in (JWT_MIDDLEWARE, AUTH_MIDDLEWARE)]
+    settings.MIDDLEWARE = [*stack, JWT_MIDDLEWARE, auth]
+    with pytest.raises(ImproperlyConfigured, match=ORDER_ERROR):
+        Client().get("/api/ping/")
+    with pytest.raises(ImproperlyConfigured, match=ORDER_ERROR):
+        async_to_sync(AsyncClient().get)("/api/ping/")
+    settings.MIDDLEWARE = [*stack, auth, JWT_MIDDLEWARE]
+    assert Client().get("/api/ping/").status_code == 200
+
+
+def test_gunicorn_refuses_to_serve_a_misordered_site(tmp_path: Path) -> None:
+    """A plain wsgi.py (no system checks) under gunicorn: the worker must not boot."""
+    port = free_port()
+    log = tmp_path / "gunicorn.log"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.setups.misordered_settings"}
+    command = [
+        sys.executable, "-m", "gunicorn", "tests.setups.wsgi:application",
+        "--bind", f"127.0.0.1:{port}", "--workers", "1", "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=out)
+    try:
+        outcome = _outcome(process, f"http://127.0.0.1:{port}/api/ping/", timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+    output = log.read_text()
+    assert outcome == "exited", f"gunicorn {outcome}:\n{output}"
+    assert process.returncode != 0
+    assert "ImproperlyConfigured" in output
+    assert ORDER_ERROR in output
+
+
+def _outcome(process: subprocess.Popen[bytes], url: str, timeout: float) -> str:
+    """Poll ``url`` until the process exits: say whether it "exited", "served" or kept "running"."""
+    deadline = time.monotonic() + timeout
+    while process.poll() is None:
+        if time.monotonic() > deadline:
+            return "kept running"
+        try:
+            with urllib.request.urlopen(url, timeout=5):  # noqa: S310
+                return "served the misordered site"
+        except OSError:
+            time.sleep(0.1)  # waiting for a child process, not for app time
+    return "exited"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
-from jwtauth import responses
+from jwtauth import requestauth, responses
 from jwtauth.exceptions import (
     BadRequest,
     InvalidCredentials,
@@ -99,3 +100,35 @@ def test_method_not_allowed_names_the_allowed_methods() -> None:
     assert response.status_code == 405
     assert response["Allow"] == "GET, HEAD"
     assert json.loads(response.content)["error"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize(
+    ("exc", "value"),
+    [
+        (None, "Bearer"),
+        (NotAuthenticated(), "Bearer"),
+        (
+            TokenExpired(),
+            'Bearer error="invalid_token", error_description="The token has expired."',
+        ),
+        (PermissionDenied(), None),
+        (ServiceUnavailable(), None),
+    ],
+)
+def test_challenge_is_the_one_every_adapter_sends(exc: JWTAuthError | None, value: str) -> None:
+    assert responses.challenge(exc) == value
+
+
+@pytest.mark.django_db
+def test_refused_clears_the_access_cookie_it_was_owed_to(rf: Any, settings: Any) -> None:
+    settings.JWTAUTH_COOKIES = True
+    with_cookie = rf.get("/")
+    with_cookie.COOKIES["auth_token"] = "a.b.c"
+    requestauth.authenticate(with_cookie)
+    cleared = responses.refused(with_cookie, TokenError())
+    assert cleared.cookies["auth_token"]["max-age"] == 0
+    assert "auth_token" not in responses.refused(with_cookie, PermissionDenied()).cookies
+    with_header = rf.get("/", HTTP_AUTHORIZATION="Bearer a.b.c")
+    with_header.COOKIES["auth_token"] = "a.b.c"
+    requestauth.authenticate(with_header)
+    assert not responses.refused(with_header, TokenError()).cookies

@@ -1,80 +1,69 @@
-"""Authenticate Django REST Framework requests with jwtauth access tokens."""
+"""Authenticate Django REST Framework requests with jwtauth access tokens.
+
+The class trusts what already ran, as DRF's ``SessionAuthentication`` trusts Django's
+``AuthenticationMiddleware``: :func:`jwtauth.requestauth.authenticate` verifies the credential
+once per request, in the middleware when it is installed, here otherwise. Refusals are raised
+as DRF exceptions whose ``detail`` is jwtauth's ``{"error", "detail"}`` body, so DRF's own
+exception handler answers them exactly as the middleware would, challenge included.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db import DatabaseError
-from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 
-from .. import cookies, credentials
-from ..backends import user_for, verify_access
-from ..exceptions import JWTAuthError, PermissionDenied, ServiceUnavailable, TokenError
+from .. import requestauth, responses
+from ..exceptions import JWTAuthError
 
 
-def _translate(error: JWTAuthError) -> exceptions.APIException:
-    """Return the DRF exception that answers ``error`` with the same status and code."""
-    if isinstance(error, TokenError):
-        return exceptions.AuthenticationFailed(str(error.detail), code=error.code)
-    translated = exceptions.APIException(str(error.detail), code=error.code)
-    translated.status_code = error.status
-    return translated
+class _JWTAuthDetail(exceptions.APIException):
+    """A DRF exception carrying a jwtauth error: its status, code and body."""
+
+    def __init__(self, error: JWTAuthError) -> None:
+        super().__init__(responses.body(error), code=error.code)
+        self.status_code = error.status
+        self.error = error
+
+    def get_full_details(self) -> Any:
+        """Return jwtauth's body, for exception handlers that render the full details."""
+        return responses.body(self.error)
+
+
+class JWTAuthenticationFailed(_JWTAuthDetail, exceptions.AuthenticationFailed):
+    """A refused token (401): DRF adds the ``WWW-Authenticate`` challenge to the answer."""
+
+
+class JWTAuthAPIException(_JWTAuthDetail):
+    """Any other jwtauth refusal: a failed CSRF check (403), a database outage (503)."""
+
+
+def translate(error: JWTAuthError) -> exceptions.APIException:
+    """Return the DRF exception that answers ``error`` with jwtauth's status, code and body."""
+    if error.status == JWTAuthenticationFailed.status_code:
+        return JWTAuthenticationFailed(error)
+    return JWTAuthAPIException(error)
 
 
 class JWTAuthentication(BaseAuthentication):
     """Return ``(user, token)`` for a valid access token; share the middleware's work if any."""
 
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
-        """Authenticate from the header (or the access cookie), reusing the middleware's result."""
+        """Authenticate from the header (or the access cookie); ``None`` when none was sent."""
         django_request = request._request
-        token = getattr(django_request, "auth", None)
-        if token is not None:
-            load = getattr(django_request, "jwtauth_load_user", None)
-            user = load() if load is not None else django_request.user
-        else:
-            error = getattr(django_request, "jwtauth_error", None)
-            if error is not None:
-                raise _translate(error)
-            token, user = self._verify(django_request)
-            if token is None:
-                return None
-        if not getattr(user, "is_active", False):
-            raise exceptions.AuthenticationFailed(_("The user of this token is no longer active."))
-        if getattr(django_request, "jwtauth_source", None) == credentials.COOKIE:
-            self._enforce_csrf(request)
-        return user, token
-
-    @staticmethod
-    def _verify(django_request: Any) -> tuple[Any, Any]:
+        state = requestauth.authenticate(django_request)
+        if not state.presented:
+            return None  # let the next authentication class try
         try:
-            credential = credentials.find(django_request)
-            if credential is None:
-                return None, None
-            django_request.jwtauth_source = credential.source
-            token, user = verify_access(credential.raw)
-            return token, user if user is not None else user_for(token)
-        except TokenError as e:
-            raise _translate(e) from e
-        except DatabaseError as e:
-            raise _translate(ServiceUnavailable()) from e
-
-    @staticmethod
-    def _enforce_csrf(request: Request) -> None:
-        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
-            return
-        try:
-            cookies.enforce_csrf(request._request)
-        except PermissionDenied as e:
-            raise exceptions.PermissionDenied(str(e.detail)) from e
-        except JWTAuthError as e:  # an oversized body, say
-            raise _translate(e) from e
+            token = requestauth.require(django_request)
+        except JWTAuthError as e:
+            raise translate(e) from e
+        # The user object itself, not request.user's lazy proxy (a lookup per attribute read).
+        return state.user(), token
 
     def authenticate_header(self, request: Request) -> str:
-        """Answer 401 (not 403) with ``WWW-Authenticate: Bearer`` for failed authentication."""
-        # RFC 6750 §3.1: name the error only when a token was presented at all.
-        if getattr(request._request, "jwtauth_source", None) is None:
-            return "Bearer"
-        return 'Bearer error="invalid_token"'
+        """Answer 401 (not 403) with the challenge the middleware would send (RFC 6750 §3)."""
+        state = requestauth.authenticate(request._request)
+        return responses.challenge(state.refusal()) or "Bearer"

@@ -16,22 +16,15 @@ is an optional dependency (``pip install jwtauth[ninja]``).
 
 from __future__ import annotations
 
-from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
-from django.utils.translation import gettext_lazy as _
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
-from .. import cookies, credentials, responses
-from ..backends import user_for, verify_access
-from ..decorators import authentication_error
-from ..exceptions import JWTAuthError, NotAuthenticated, ServiceUnavailable, TokenRevoked
+from .. import active, requestauth, responses
+from ..backends import verify_access
+from ..exceptions import JWTAuthError, NotAuthenticated
 from ..tokens import Token
-
-MIDDLEWARE_MARK = "jwtauth_error"
-# RFC 9110 §9.2.1: only these methods are safe; every other one needs CSRF for cookies.
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
 class AuthenticationFailed(AuthenticationError):
@@ -53,46 +46,27 @@ class JWTAuth(HttpBearer):
     """
 
     def __call__(self, request: HttpRequest) -> Token | None:
+        state = requestauth.authenticate(request)
+        if not state.presented:
+            return None
+        # Ninja marks operations declared csrf_exempt on the request for its auth classes.
+        csrf = not getattr(request, "_ninja_csrf_exempt", False)
         try:
-            token = self._token(request)
-            if token is None:
-                return None
-            if (
-                getattr(request, "jwtauth_source", None) == credentials.COOKIE
-                and request.method not in SAFE_METHODS
-                and not getattr(request, "_ninja_csrf_exempt", False)
-            ):
-                cookies.enforce_csrf(request)
+            token = requestauth.require(request, csrf=csrf)
         except JWTAuthError as e:
             raise AuthenticationFailed(e) from e
-        except DatabaseError as e:
-            raise AuthenticationFailed(ServiceUnavailable()) from e
+        # The user object itself, not the lazy proxy (a lookup per attribute read).
+        request.user = state.user_or_anonymous()
         return token
 
-    def _token(self, request: HttpRequest) -> Token | None:
-        if hasattr(request, MIDDLEWARE_MARK):
-            # The middleware already verified the credential: reuse its answer.
-            if getattr(request, MIDDLEWARE_MARK) is None and getattr(request, "auth", None) is None:
-                return None
-            error = authentication_error(request)
-            if error is not None:
-                raise error
-            token: Token = request.auth  # type: ignore[attr-defined]
-            return token
-        credential = credentials.find(request)
-        if credential is None:
-            return None
-        request.jwtauth_source = credential.source  # type: ignore[attr-defined]
-        return self.authenticate(request, credential.raw)
-
     def authenticate(self, request: HttpRequest, token: str) -> Token:
-        """Verify the raw access ``token``, set ``request.user``, and return the claims."""
+        """Verify the raw access ``token``, set ``request.user``, and return the claims.
+
+        Raises :class:`~jwtauth.exceptions.TokenError` for a token that is not a valid access
+        token of an active user.
+        """
         verified, user = verify_access(token)
-        if user is None:
-            user = user_for(verified)
-        if user is None:
-            raise TokenRevoked(_("The user of this token is no longer active."))
-        request.user = user
+        request.user = user if user is not None else active.user_of(verified)
         return verified
 
 
@@ -107,7 +81,7 @@ def install(api: NinjaAPI) -> None:
         if not isinstance(exc, AuthenticationError):  # Ninja's type allows a class; never one
             raise exc
         if isinstance(exc, AuthenticationFailed):
-            return responses.error(exc.error)
+            return responses.refused(request, exc.error)
         if exc.status_code == NotAuthenticated.status:
             return responses.error(NotAuthenticated())
         return api.create_response(request, {"detail": str(exc)}, status=exc.status_code)

@@ -120,6 +120,7 @@ class Browser:
     def __init__(self, driver: WebDriver, base_url: str) -> None:
         self.driver = driver
         self.base_url = base_url
+        self._events: list[dict[str, Any]] = []
 
     def get(self, url: str) -> None:
         """Load ``url`` (a path on the site, or a full URL) and wait until it has loaded."""
@@ -157,6 +158,20 @@ class Browser:
         self.driver.find_element(By.ID, "password").send_keys(password)
         self.driver.find_element(By.CSS_SELECTOR, "#login-form button").click()
 
+    def signed_in(self, username: str, password: str) -> None:
+        """Open the demo page and sign in with its form (cookie mode); wait until it has."""
+        self.open_page()
+        self.sign_in(username, password)
+        self.wait_status("Signed in.")
+
+    def admin_login(self, username: str, password: str, next_url: str) -> None:
+        """Log in to the admin with its own form (Django's session); wait for ``next_url``."""
+        self.get(f"/admin/login/?next={next_url}")
+        self.driver.find_element(By.ID, "id_username").send_keys(username)
+        self.driver.find_element(By.ID, "id_password").send_keys(password)
+        self.driver.find_element(By.CSS_SELECTOR, "#login-form [type=submit]").click()
+        self.wait(lambda d: d.current_url == self.base_url + next_url)
+
     def fetch(self, method: str, path: str, *, csrf: bool = False) -> tuple[int, Any]:
         """Make a same-origin request from the open page, as its script would; answer status, JSON.
 
@@ -181,6 +196,26 @@ class Browser:
         )
         body = result["body"]
         return int(result["status"]), json.loads(body) if body else None
+
+    def wait_response(self, url: str) -> int:
+        """Wait until the browser has received a response to ``url``; return its status.
+
+        Read from the DevTools network events, so it covers what a page cannot observe (a
+        cross-site form post answered 204, which leaves the page where it was). The browser
+        has stored the response's cookies by the time the event is reported.
+        """
+
+        def received(driver: WebDriver) -> int | None:
+            for entry in driver.get_log("performance"):
+                self._events.append(json.loads(entry["message"])["message"])
+            for event in self._events:
+                response = event["params"].get("response", {})
+                if event["method"] == "Network.responseReceived" and response["url"] == url:
+                    return int(response["status"])
+            return None
+
+        status: int = self.wait(received)
+        return status
 
     def cookie_jar(self) -> dict[str, dict[str, Any]]:
         """Return every cookie the browser holds, whatever its path, by name (DevTools)."""
@@ -212,6 +247,8 @@ def _launch(profile: Path) -> WebDriver:
     options.binary_location = CHROMIUM
     for flag in [*CHROMIUM_FLAGS, f"--user-data-dir={profile}"]:
         options.add_argument(flag)
+    # DevTools network events, for Browser.wait_response.
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     service = Service(executable_path=CHROMEDRIVER, log_output=str(profile / "chromedriver.log"))
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(PAGE_LOAD_TIMEOUT)

@@ -152,3 +152,35 @@ def test_a_users_page_links_to_their_sessions_and_revokes_them_all(
     assert "0 live sessions" in tools.get_attribute("textContent")
     for pair in (phone, laptop):
         assert revocation.is_revoked(pair.access_token)
+
+
+def test_revoking_ones_own_session_beside_the_admin_leaves_the_admin_usable(
+    browser: Any, password: str, django_user_model: Any
+) -> None:
+    """Cookie mode and the admin in one browser: the dead cookie never reaches the admin."""
+    django_user_model.objects.create_superuser("root", "root@example.test", password)
+    page = browser()
+    page.admin_login("root", password, "/admin/")  # the admin: Django's session
+    page.signed_in("root", password)  # the demo page: cookie mode
+    session = TokenSession.objects.get(user__username="root")
+    page.get(SESSIONS_ADMIN)
+
+    _row(page, session.pk).find_element(By.NAME, "_selected_action").click()
+    Select(page.driver.find_element(By.NAME, "action")).select_by_value("revoke_selected_sessions")
+    page.driver.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    page.wait(lambda d: "Revoke the selected sessions?" in d.page_source)
+    page.driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    page.wait(lambda d: d.find_elements(By.CSS_SELECTOR, ".messagelist .success"))
+    assert _cell(_row(page, session.pk), "state_display").text == "revoked"
+
+    # The browser still holds the dead access cookie; the admin's pages stay HTML pages.
+    assert "auth_token" in page.cookie_jar()
+    for url in ("/admin/", SESSIONS_ADMIN, "/admin/auth/user/"):
+        page.get(url)
+        assert page.navigation_status() == 200, url
+        assert page.driver.find_element(By.ID, "site-name").text == "Django administration"
+
+    # The API refuses the dead cookie once, and that answer clears it.
+    status, body = page.fetch("GET", "/api/me/")
+    assert (status, body["error"]) == (401, "token_revoked")
+    assert "auth_token" not in page.cookie_jar()

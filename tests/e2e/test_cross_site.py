@@ -5,10 +5,15 @@ attackers: one on another port of the same host (same site, other origin: the br
 the SameSite=Strict cookies, so Django's CSRF check is what refuses, with 403), and one on
 ``localhost`` (another site: SameSite=Strict keeps the cookies at home, so the request arrives
 with no credential, 401). Either way nothing is revoked.
+
+A second attack posts the attacker's *own* refresh token to ``/auth/logout/``: the request is
+valid, carries no cookie of the victim's and so needs no CSRF token, and its answer must not
+clear the victim's cookies (a logout CSRF).
 """
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from jwtauth import sessions
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
 
 
@@ -26,10 +32,13 @@ class AttackerHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Serve the forging page."""
+        fields = "".join(
+            f'<input type="hidden" name="{html.escape(name)}" value="{html.escape(value)}">'
+            for name, value in self.server.fields.items()
+        )
         body = (
             "<!DOCTYPE html><title>You won a prize</title>"
-            f'<form id="f" method="post" action="{self.server.target}">'
-            '<input type="hidden" name="confirm" value="yes"></form>'
+            f'<form id="f" method="post" action="{self.server.target}">{fields}</form>'
             "<script>document.getElementById('f').submit()</script>"
         ).encode()
         self.send_response(200)
@@ -46,6 +55,7 @@ class AttackerServer(ThreadingHTTPServer):
     """A tiny HTTP server on 127.0.0.1 standing in for the attacker's site."""
 
     target = ""
+    fields: dict[str, str] = {"confirm": "yes"}  # replaced per test, never mutated
 
 
 @pytest.fixture
@@ -83,9 +93,7 @@ def test_forged_form_post_revokes_nothing(
     code: str,
 ) -> None:
     page = browser()
-    page.open_page()
-    page.sign_in(user.username, password)
-    page.wait_status("Signed in.")
+    page.signed_in(user.username, password)
     before = _state(user)
     assert len(before[0]) == 1
     assert before[0][0][1] is None
@@ -107,3 +115,33 @@ def test_forged_form_post_revokes_nothing(
     assert page.fetch("POST", "/auth/logout-all/", csrf=True) == (204, None)
     assert page.fetch("GET", "/api/me/")[0] == 401
     assert UserCutoff.objects.filter(user=user).exists()
+
+
+@pytest.mark.parametrize("spent", [False, True], ids=["live-token", "spent-token"])
+def test_a_cross_site_logout_with_the_attackers_own_token_keeps_the_victims_cookies(
+    browser: Any,
+    user: Any,
+    other_user: Any,
+    password: str,
+    attacker: AttackerServer,
+    live_server: Any,
+    spent: bool,
+) -> None:
+    page = browser()
+    page.signed_in(user.username, password)
+    assert {"auth_token", "refresh_token"} <= set(page.cookie_jar())
+
+    mallory = sessions.start(other_user)
+    if spent:
+        sessions.end(mallory.refresh_token)  # even a dead token makes a valid (idempotent) logout
+    attacker.target = f"{live_server.url}/auth/logout/"
+    attacker.fields = {"refresh": mallory.refresh}
+    page.get(f"http://localhost:{attacker.server_address[1]}/")
+    # The attacker's logout succeeds: 204, which leaves the browser on the attacker's page.
+    assert page.wait_response(attacker.target) == 204
+
+    assert {"auth_token", "refresh_token"} <= set(page.cookie_jar())
+    page.open_page()
+    assert page.text("whoami") == "alice"
+    assert page.fetch("GET", "/api/me/")[0] == 200
+    assert TokenSession.objects.get(user=user).revoked_at is None

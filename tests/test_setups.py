@@ -1,0 +1,197 @@
+"""The whole flow in each set-up the docs present: the middleware, DRF alone, Django Ninja alone.
+
+Login, the API, refresh, the sessions list and revoke, logout, logout-all, and the refused
+tokens afterwards: every step must answer alike whatever the set-up (the same status, the same
+``{"error", "detail"}`` body, the same challenge), since every piece authenticates the request
+through :func:`jwtauth.requestauth.authenticate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from jwtauth import sessions
+from jwtauth.conf import conf
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+JWT_MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
+ME = "/api/me/"
+ECHO = "/api/echo/"
+REVOKED = {"error": "token_revoked", "detail": "The token has been revoked."}
+REVOKED_CHALLENGE = 'Bearer error="invalid_token", error_description="The token has been revoked."'
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One documented way of installing jwtauth."""
+
+    name: str
+    urlconf: str
+    middleware: bool
+
+
+SETUPS = [
+    Setup("middleware", "tests.setups.middleware_urls", middleware=True),
+    Setup("drf-only", "tests.setups.drf_urls", middleware=False),
+    Setup("ninja-only", "tests.setups.ninja_urls", middleware=False),
+]
+
+
+@pytest.fixture(params=SETUPS, ids=[s.name for s in SETUPS])
+def setup(request: Any, settings: Any) -> Setup:
+    """Serve the set-up's urlconf, with jwtauth's middleware only where it installs it."""
+    chosen: Setup = request.param
+    settings.ROOT_URLCONF = chosen.urlconf
+    if not chosen.middleware:
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != JWT_MIDDLEWARE]
+    return chosen
+
+
+def bearer(access: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {access}"}
+
+
+def login(client: Client, *, cookie: bool = False, **headers: Any) -> Any:
+    body = {"username": "alice", "password": PASSWORD, "cookie": cookie}
+    return client.post("/auth/login/", body, "application/json", **headers)
+
+
+def pair_of(client: Client) -> dict[str, str]:
+    response = login(client)
+    assert response.status_code == 200, response.content
+    return dict(response.json())
+
+
+def assert_refused(response: Any, body: dict[str, str], challenge: str) -> None:
+    assert response.status_code == 401, response.content
+    assert response.json() == body
+    assert response["WWW-Authenticate"] == challenge
+
+
+def test_the_whole_flow_with_bearer_tokens(setup: Setup, user: Any) -> None:
+    # A client that enforces CSRF like a deployment: Bearer requests must not need a token.
+    client = Client(enforce_csrf_checks=True)
+    first = pair_of(client)
+    me = client.get(ME, **bearer(first["access"]))
+    assert (me.status_code, me.json()) == (200, {"id": user.pk, "username": "alice"})
+    echo = client.post(ECHO, {"message": "hi"}, "application/json", **bearer(first["access"]))
+    assert echo.json() == {"username": "alice", "message": "hi"}
+
+    refreshed = client.post("/auth/refresh/", {"refresh": first["refresh"]}, "application/json")
+    assert refreshed.status_code == 200
+    current = refreshed.json()
+    assert client.get(ME, **bearer(current["access"])).status_code == 200
+
+    other = pair_of(client)  # a second device
+    listed = client.get("/auth/sessions/", **bearer(current["access"])).json()["sessions"]
+    assert len(listed) == 2
+    [mine] = [s for s in listed if s["current"]]
+    [theirs] = [s for s in listed if not s["current"]]
+    revoked = client.post(f"/auth/sessions/{theirs['id']}/revoke/", **bearer(current["access"]))
+    assert revoked.status_code == 204
+    assert_refused(client.get(ME, **bearer(other["access"])), REVOKED, REVOKED_CHALLENGE)
+
+    logout = client.post(
+        "/auth/logout/", {"refresh": current["refresh"]}, "application/json",
+        **bearer(current["access"]),
+    )  # fmt: skip
+    assert logout.status_code == 204
+    assert not logout.cookies  # no cookie was presented, so none is cleared
+    assert_refused(client.get(ME, **bearer(current["access"])), REVOKED, REVOKED_CHALLENGE)
+    again = client.post("/auth/refresh/", {"refresh": current["refresh"]}, "application/json")
+    assert_refused(again, REVOKED, REVOKED_CHALLENGE)
+    assert mine["id"] != theirs["id"]
+
+    a, b = pair_of(client), pair_of(client)
+    assert client.post("/auth/logout-all/", **bearer(a["access"])).status_code == 204
+    for pair in (a, b):
+        assert_refused(client.get(ME, **bearer(pair["access"])), REVOKED, REVOKED_CHALLENGE)
+
+
+def test_the_whole_flow_in_cookie_mode(setup: Setup, user: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    csrf = {"HTTP_X_CSRFTOKEN": client.get("/auth/csrf/").json()["csrf_token"]}
+    assert login(client, cookie=True, **csrf).status_code == 200
+    assert client.get(ME).json() == {"id": user.pk, "username": "alice"}
+    forged = client.post(ECHO, {"message": "hi"}, "application/json")
+    assert forged.status_code == 403
+    assert forged.json() == {"error": "permission_denied", "detail": "CSRF verification failed."}
+    echo = client.post(ECHO, {"message": "hi"}, "application/json", **csrf)
+    assert echo.json() == {"username": "alice", "message": "hi"}
+
+    old_access = client.cookies[conf.ACCESS_COOKIE].value
+    assert client.post("/auth/refresh/", **csrf).status_code == 200
+    assert client.cookies[conf.ACCESS_COOKIE].value != old_access
+    [current] = client.get("/auth/sessions/").json()["sessions"]
+    assert current["current"]
+
+    dead_access = client.cookies[conf.ACCESS_COOKIE].value
+    refused = client.post("/auth/logout/")
+    assert refused.status_code == 403
+    assert not refused.cookies  # a refused logout logs nobody out
+    logout = client.post("/auth/logout/", **csrf)
+    assert logout.status_code == 204
+    assert logout.cookies[conf.ACCESS_COOKIE]["max-age"] == 0
+    client.cookies[conf.ACCESS_COOKIE] = dead_access  # a browser that kept the cookie
+    assert_refused(client.get(ME), REVOKED, REVOKED_CHALLENGE)
+
+    assert login(client, cookie=True, **csrf).status_code == 200
+    assert client.post("/auth/logout-all/", **csrf).status_code == 204
+    assert client.get(ME).status_code == 401
+
+
+@pytest.mark.parametrize("scheme", ["header", "cookie"])
+def test_an_expired_token_is_answered_alike(
+    setup: Setup, user: Any, clock: Any, scheme: str
+) -> None:
+    client = Client()
+    pair = sessions.start(user)
+    clock.shift(conf.access_lifetime)
+    if scheme == "cookie":
+        client.cookies[conf.ACCESS_COOKIE] = pair.access
+        response = client.get(ME)
+    else:
+        response = client.get(ME, **bearer(pair.access))
+    # Clients refresh on this code (docs/browser.md); it must survive every set-up.
+    assert_refused(
+        response,
+        {"error": "token_expired", "detail": "The token has expired."},
+        'Bearer error="invalid_token", error_description="The token has expired."',
+    )
+
+
+def test_a_deactivated_user_is_refused_alike(
+    setup: Setup, user: Any, pair: Any, django_user_model: Any
+) -> None:
+    django_user_model.objects.filter(pk=user.pk).update(is_active=False)  # no cutoff moved
+    detail = "The user of this token is no longer active."
+    assert_refused(
+        Client().get(ME, **bearer(pair.access)),
+        {"error": "token_revoked", "detail": detail},
+        f'Bearer error="invalid_token", error_description="{detail}"',
+    )
+
+
+def test_no_token_is_401_with_a_bare_challenge(setup: Setup) -> None:
+    response = Client().get(ME)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Bearer"
+    if setup.name != "drf-only":
+        # DRF answers this one itself, after every authentication class declined.
+        assert response.json()["error"] == "not_authenticated"
+
+
+def test_a_logout_with_the_access_token_alone_ends_the_session(
+    setup: Setup, user: Any, pair: Any
+) -> None:
+    response = Client().post("/auth/logout/", **bearer(pair.access))
+    assert response.status_code == 204
+    assert_refused(Client().get(ME, **bearer(pair.access)), REVOKED, REVOKED_CHALLENGE)
+    spent = Client().post("/auth/refresh/", {"refresh": pair.refresh}, "application/json")
+    assert_refused(spent, REVOKED, REVOKED_CHALLENGE)
