@@ -265,16 +265,24 @@ class RedisStore:
         run_id = _bytes(run_id)
         if not run_id:
             raise CacheWriteFailed("the server did not report its run_id")
-        if not _names(_bytes(state), run_id):
-            self._repair(connection)
+        state = _bytes(state)
+        if not _names(state, run_id):
+            self._repair(connection, state)
         self._run_ids[connection] = run_id
         return run_id
 
-    def _repair(self, connection: Any) -> None:
+    def _repair(self, connection: Any, state: bytes | None) -> None:
         names = list(dict.fromkeys(recently_revoked()))
-        logger.warning(
-            "jwtauth cache state does not name this Redis server (restart, failover, flush or "
-            "first use): clearing %d recently revoked entries before trusting it",
+        if state is None:
+            # First use, a flush or the state evicted: nothing stale can be there (no entry is
+            # filled without a state), so this is routine.
+            reason, log = "has no jwtauth state (first use, a flush)", logger.info
+        else:
+            # Data written under another Redis process: a restart from disk or a failover.
+            reason, log = "names another Redis process (a restart or a failover)", logger.warning
+        log(
+            "jwtauth cache state %s: clearing %d recently revoked entries before trusting it",
+            reason,
             len(names),
         )
         for start in range(0, len(names), REPAIR_BATCH):

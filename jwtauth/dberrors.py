@@ -13,7 +13,7 @@ import logging
 import re
 import sqlite3
 
-from django.db import DatabaseError
+from django.db import Error
 
 from .exceptions import JWTAuthError, ServerMisconfigured, ServiceUnavailable
 
@@ -25,7 +25,7 @@ MISSING_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
 MISSING_SCHEMA_SQLITE = re.compile(r"no such table|no such column|has no column named")
 
 
-def is_missing_schema(error: DatabaseError) -> bool:
+def is_missing_schema(error: Error) -> bool:
     """Tell whether ``error`` says a table or column does not exist (``migrate`` not run)."""
     cause = error.__cause__
     sqlstate = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
@@ -34,7 +34,7 @@ def is_missing_schema(error: DatabaseError) -> bool:
     return isinstance(cause, sqlite3.Error) and bool(MISSING_SCHEMA_SQLITE.search(str(cause)))
 
 
-def database_error(error: DatabaseError, where: str) -> JWTAuthError:
+def database_error(error: Error, where: str) -> JWTAuthError:
     """Return the error to answer for ``error``, met in ``where``, and log it for operators."""
     if is_missing_schema(error):
         # The first line names the table or column; the rest can quote the SQL.

@@ -9,14 +9,15 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.cache import patch_vary_headers
 
 from . import cookies, credentials, responses
 from .checks import ORDER_ERROR, ORDER_HINT, misordered
 from .conf import conf
-from .exceptions import ServiceUnavailable
+from .dberrors import database_error, is_missing_schema
+from .exceptions import JWTAuthError
 from .requestauth import ATTR, RequestAuth, authenticate
 
 Handler = Callable[[HttpRequest], Any]
@@ -87,14 +88,17 @@ class JWTAuthenticationMiddleware(HybridMiddleware):
     def process_exception(
         self, request: HttpRequest, exception: Exception
     ) -> HttpResponseBase | None:
-        """Answer a lost database connection in any view with 503 JSON, not a 500 page."""
-        # A dropped or refused connection (a restart, a failover, pg_terminate_backend) is
-        # transient: the client may retry, and the next request reconnects. Other database
-        # errors (integrity, programming) stay Django's 500: they are bugs, not outages.
-        if not isinstance(exception, OperationalError | InterfaceError):
+        """Answer an outage, a missing table or a refused revocation in any view clearly.
+
+        A page load gets a short HTML page, an API client jwtauth's JSON; anything else stays
+        Django's to handle.
+        """
+        error = _answerable(exception)
+        if error is None:
             return None
-        logger.warning("database unavailable in a view: %s", exception.__class__.__name__)
-        return responses.error(ServiceUnavailable())
+        if _loads_a_page(request):
+            return responses.page(error)
+        return responses.error(error)
 
     @staticmethod
     def _finish(state: RequestAuth, response: HttpResponseBase) -> HttpResponseBase:
@@ -107,6 +111,21 @@ class JWTAuthenticationMiddleware(HybridMiddleware):
             response, ("Authorization", "Cookie") if conf.COOKIES else ("Authorization",)
         )
         return response
+
+
+def _answerable(exception: Exception) -> JWTAuthError | None:
+    # A revocation that could not be put in force (raised at commit, after a password change
+    # in the admin, say) is jwtauth's own answer. A dropped or refused connection (a restart,
+    # a failover, pg_terminate_backend) is transient: the client may retry, and the next
+    # request reconnects; a missing table is a deployment that skipped migrate. Other
+    # database errors (integrity, programming) stay Django's 500: they are bugs.
+    if isinstance(exception, JWTAuthError):
+        return exception
+    if isinstance(exception, OperationalError | InterfaceError) or (
+        isinstance(exception, DatabaseError) and is_missing_schema(exception)
+    ):
+        return database_error(exception, "a view")
+    return None
 
 
 def _loads_a_page(request: HttpRequest) -> bool:

@@ -33,7 +33,8 @@ from . import active, cookies, credentials
 from .backends import user_for, verify_access
 from .conf import conf, derived
 from .credentials import Credential
-from .exceptions import JWTAuthError, NotAuthenticated, ServiceUnavailable, TokenError, TokenRevoked
+from .dberrors import database_error
+from .exceptions import JWTAuthError, NotAuthenticated, TokenError, TokenRevoked
 from .tokens import Token
 
 ATTR = "jwtauth"
@@ -200,7 +201,7 @@ def _authenticate(request: HttpRequest) -> RequestAuth:
     except TokenError as e:
         return RequestAuth(credential, error=e)
     except DatabaseError as e:
-        error = ServiceUnavailable()
+        error = database_error(e, "authentication")
         error.__cause__ = e
         return RequestAuth(credential, error=error)
     return RequestAuth(credential, token, user=user)

@@ -1,10 +1,14 @@
-"""Build jwtauth's JSON answers: ``{"error": <code>, "detail": <text>}`` plus the right headers."""
+"""Build jwtauth's answers: ``{"error": <code>, "detail": <text>}`` plus the right headers.
+
+A browser loading a page gets a short HTML page instead (:func:`page`), never the JSON.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import escape
 
 from . import cookies
 from .exceptions import JWTAuthError, MethodNotAllowed, NotAuthenticated, Throttled, TokenError
@@ -56,6 +60,18 @@ def refused(request: HttpRequest, exc: JWTAuthError) -> JsonResponse:
         # The cookie is dead: left in place, it would be refused on every request until it
         # expires (a browser cannot drop an HttpOnly cookie by script).
         cookies.clear_access(response)
+    return response
+
+
+def page(exc: JWTAuthError) -> HttpResponse:
+    """Answer ``exc`` to a browser loading a page: a short HTML page, never jwtauth's JSON."""
+    title = escape(str(exc.detail))
+    response = HttpResponse(
+        f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{escape(exc.code)}</p>",
+        status=exc.status,
+        content_type="text/html; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from django.db import router, transaction
 from django.utils.translation import gettext_lazy as _
 
-from . import revocation, signals
+from . import active, revocation, signals
 from .conf import conf
 from .exceptions import TokenError, TokenExpired, TokenReused, TokenRevoked
 from .models import EXPIRED, LIFETIME, REVOKED, TokenSession, session_end, within_policy
@@ -124,13 +124,6 @@ def enforce_cap(user: Any) -> int:
     return revocation.revoke_sessions(surplus, reason=CAP_REASON) if surplus else 0
 
 
-def _active_user(token: Token) -> Any:
-    user = revocation.load_user(token.sub)
-    if user is None or not getattr(user, "is_active", True):
-        raise TokenRevoked(_("The user of this token is no longer active."))
-    return user
-
-
 def _auth_time(token: Token) -> int:
     value = token.claims.get("auth_time")
     if type(value) is not int or not 0 <= value <= token.iat:
@@ -149,7 +142,7 @@ def rotate(refresh: Token, *, ip_address: str | None = None, user_agent: str = "
     # compare-and-set UPDATE, which also holds the session to its policy.
     with transaction.atomic(using=router.db_for_write(TokenSession)):
         revocation.check(refresh)
-        user = _active_user(refresh)
+        user = active.user_of(refresh)
         pair = _pair(user, refresh.sid, moment, _auth_time(refresh))
         won = (
             TokenSession.objects.filter(

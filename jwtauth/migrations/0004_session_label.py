@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jwtauth', '0002_index_revoked_at'),
+        ('jwtauth', '0003_deleteduser'),
     ]
 
     operations = [
