@@ -53,7 +53,7 @@ def test_gunicorn_stops_instead_of_respawning_workers(tmp_path: Path) -> None:
     status, output = run_to_exit(shlex.join(command), cwd=ROOT, env=env)
 
     assert status is not None, f"gunicorn kept respawning workers:\n{output[-3000:]}"
-    assert status == EXIT_STATUS
+    assert status == EXIT_STATUS, output[-3000:]
     assert "App failed to load." in output
     assert "(jwtauth.E003) JWTAUTH_SECRET_KEY is 9 bytes" in output
     assert "Traceback" not in output
