@@ -32,7 +32,7 @@ from django.utils.translation import ngettext
 
 from . import revocation, sessions
 from .conf import conf
-from .exceptions import TokenError, TokenExpired, TokenTypeMismatch
+from .exceptions import RevocationUnavailable, TokenError, TokenExpired, TokenTypeMismatch
 from .models import EXPIRED, LIFETIME, LIVE, REVOKED, RevokedToken, TokenSession, UserCutoff
 from .tokens import ACCESS, REFRESH, Token, decode, now
 
@@ -475,7 +475,11 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
                 confirm=_("Yes, revoke them"),
             )
         sids = list(queryset.values_list("sid", flat=True))
-        revoked = revocation.revoke_sessions(sids, reason=ADMIN_REASON, revoked_by=request.user)
+        try:
+            revoked = revocation.revoke_sessions(sids, reason=ADMIN_REASON, revoked_by=request.user)
+        except RevocationUnavailable as e:
+            self.message_user(request, str(e.detail), messages.ERROR)
+            return None
         self.message_user(
             request,
             ngettext(
@@ -525,9 +529,29 @@ class UserCutoffAdmin(ViewOnly, UserCutoffAdminBase):
     ordering = ("-cutoff",)
 
 
-def _revoke_users(request: HttpRequest, user_ids: list[Any]) -> None:
+def _revoke_users(modeladmin: Any, request: HttpRequest, user_ids: list[Any]) -> int:
+    """Revoke every token of each user; say which could not be; return how many were."""
+    refused: RevocationUnavailable | None = None
+    done = 0
     for user_id in user_ids:
-        revocation.revoke_user(user_id, reason=ADMIN_REASON, revoked_by=request.user)
+        try:
+            revocation.revoke_user(user_id, reason=ADMIN_REASON, revoked_by=request.user)
+        except RevocationUnavailable as e:
+            refused = e
+            continue
+        done += 1
+    if refused is not None:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "%(count)d user's tokens could not be revoked: %(reason)s",
+                "%(count)d users' tokens could not be revoked: %(reason)s",
+                len(user_ids) - done,
+            )
+            % {"count": len(user_ids) - done, "reason": refused.detail},
+            messages.ERROR,
+        )
+    return done
 
 
 @admin.action(description=_("Revoke all tokens of selected users"), permissions=["change"])
@@ -549,15 +573,17 @@ def revoke_all_tokens(
             confirm=_("Yes, revoke them all"),
         )
     user_ids = list(queryset.values_list("pk", flat=True))
-    _revoke_users(request, user_ids)
+    done = _revoke_users(modeladmin, request, user_ids)
+    if not done:
+        return None
     modeladmin.message_user(
         request,
         ngettext(
             "Revoked every token of %(count)d user: they must log in again.",
             "Revoked every token of %(count)d users: they must log in again.",
-            len(user_ids),
+            done,
         )
-        % {"count": len(user_ids)},
+        % {"count": done},
         messages.SUCCESS,
     )
     return None
@@ -637,12 +663,12 @@ class UserTokensAdminMixin:
             f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk], current_app=site
         )
         if request.method == "POST" and confirmed(request):
-            _revoke_users(request, [obj.pk])
-            self.message_user(  # type: ignore[attr-defined]
-                request,
-                _("Revoked every token of “%(user)s”: they must log in again.") % {"user": obj},
-                messages.SUCCESS,
-            )
+            if _revoke_users(self, request, [obj.pk]):
+                self.message_user(  # type: ignore[attr-defined]
+                    request,
+                    _("Revoked every token of “%(user)s”: they must log in again.") % {"user": obj},
+                    messages.SUCCESS,
+                )
             return HttpResponseRedirect(change_url)
         return TemplateResponse(
             request,

@@ -709,3 +709,41 @@ def test_a_project_admin_with_actions_of_its_own_lists_ours_beside_them(
     model_admin = site.get_model_admin(get_user_model())
     request = admin_client.get(USERS).wsgi_request
     assert set(model_admin.get_actions(request)) >= {"make_inactive", "revoke_all_tokens"}
+
+
+def _cache_unreachable(settings: Any) -> None:
+    """Point the cache at a port nobody listens on: every revocation must answer 503."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+        }
+    }
+
+
+def test_a_session_revocation_the_cache_cannot_take_is_an_error_message_not_a_crash(
+    settings: Any, admin_client: Any, pair: Any
+) -> None:
+    pk = TokenSession.objects.get(sid=pair.access_token.sid).pk
+    _cache_unreachable(settings)
+    done = action(admin_client, SESSIONS, "revoke_selected_sessions", [pk], post="yes")
+    assert done.status_code == 302  # back to the list, with the message below
+    assert messages_of(admin_client.get(SESSIONS)) == [
+        "The revocation could not be put in force everywhere, so it was not made. "
+        "Try again shortly."
+    ]
+    assert TokenSession.objects.get(pk=pk).revoked_at is None
+
+
+def test_revoke_all_the_cache_cannot_take_says_so(
+    settings: Any, admin_client: Any, user: Any, pair: Any
+) -> None:
+    url = reverse("admin:auth_user_revoke_tokens", args=[user.pk])
+    _cache_unreachable(settings)
+    done = admin_client.post(url, {"post": "yes"}, follow=True)
+    assert messages_of(done) == [
+        "1 user's tokens could not be revoked: The revocation could not be put in force "
+        "everywhere, so it was not made. Try again shortly."
+    ]
+    assert not UserCutoff.objects.filter(user=user).exists()
