@@ -258,3 +258,32 @@ def test_the_session_policy_is_mapped_from_the_environment() -> None:
         "JWT_SESSION_MAX_DAYS": "0",
     }
     assert _session_settings({**GOOD, **off}) == [30, None, None, None]
+
+
+def test_redis_sentinel_variables_build_the_documented_cache() -> None:
+    # docs/deployment.md shows this configuration; tests/faults/test_sentinel.py runs it.
+    env = {
+        **GOOD,
+        "REDIS_SENTINELS": "sentinel-1:26379,sentinel-2:26380,[::1]:26381",
+        "REDIS_SENTINEL_MASTER": "mymaster",
+    }
+    cache = evaluate(env, "s.CACHES['default']")
+    assert cache["BACKEND"] == "django_redis.cache.RedisCache"
+    assert cache["LOCATION"] == "redis://mymaster/0"
+    options = cache["OPTIONS"]
+    assert options["CLIENT_CLASS"] == "django_redis.client.SentinelClient"
+    assert options["CONNECTION_FACTORY"] == "django_redis.pool.SentinelConnectionFactory"
+    assert options["SENTINELS"] == [["sentinel-1", 26379], ["sentinel-2", 26380], ["::1", 26381]]
+    assert (options["SOCKET_CONNECT_TIMEOUT"], options["SOCKET_TIMEOUT"]) == (0.25, 0.25)
+
+
+def test_a_read_replica_routes_reads_and_keeps_migrations_on_the_primary() -> None:
+    env = {
+        **GOOD,
+        "DATABASE_URL": "postgres://u@db-primary/site",
+        "DATABASE_REPLICA_URL": "postgres://u@db-replica/site",
+    }
+    assert evaluate(env, "[s.DATABASES['replica']['HOST'], s.DATABASE_ROUTERS]") == [
+        "db-replica",
+        ["project.routers.ReplicaRouter"],
+    ]
