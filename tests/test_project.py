@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils.translation import to_locale
 
 from tests.conftest import free_port
 from tests.servers import copy_tree, run_to_exit, serving, user_env, with_venv
@@ -258,3 +259,22 @@ def test_the_session_policy_is_mapped_from_the_environment() -> None:
         "JWT_SESSION_MAX_DAYS": "0",
     }
     assert _session_settings({**GOOD, **off}) == [30, None, None, None]
+
+
+def test_the_demo_site_answers_in_english_or_a_shipped_language() -> None:
+    codes = evaluate(GOOD, "[code for code, name in s.LANGUAGES]")
+    shipped = sorted(p.name for p in (ROOT / "jwtauth" / "locale").iterdir() if p.is_dir())
+    assert codes[0] == "en"
+    assert sorted(to_locale(code) for code in codes[1:]) == shipped
+    # A request for a language not offered (Swedish) is answered in English, like none at all.
+    script = (
+        "import django, json; django.setup(); from django.test import Client; "
+        "c = Client(HTTP_HOST='127.0.0.1', HTTP_AUTHORIZATION='Bearer x.y.z'); "
+        "print(json.dumps([c.get('/api/me/', HTTP_ACCEPT_LANGUAGE=language).json() "
+        "for language in ('de-DE,de;q=0.9', 'sv', '')]))"
+    )
+    result = run(["-c", script], {**GOOD, "DJANGO_HTTPS": "False"})
+    assert result.returncode == 0, result.stderr
+    english = {"error": "token_invalid", "detail": "The token is not well-formed base64url."}
+    german = {"error": "token_invalid", "detail": "Das Token ist kein wohlgeformtes base64url."}
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [german, english, english]
