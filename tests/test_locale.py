@@ -42,8 +42,9 @@ LANGUAGES = ("de", "es", "fr", "ja", "pt_BR", "zh_Hans")
 MAKEMESSAGES = ("makemessages", "--no-obsolete", "--add-location=file")
 GETTEXT_TOOLS = ("xgettext", "msgmerge", "msguniq", "msgattrib")
 JWT_MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
-# Counts above one that between them pick every plural form of the shipped languages (a
-# count of zero never reaches these messages).
+# Counts above one, which between them pick every plural form but one's in the shipped
+# languages. Zero is left out: French and Portuguese give it the form for one, which may drop
+# the count as English's singular does, and no such message is ever shown for zero.
 PLURAL_COUNTS = (2, 3, 5, 11, 21, 101, 1_000_000)
 
 
