@@ -42,3 +42,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache
+
+# Re-extract jwtauth's messages into every catalogue under jwtauth/locale and compile them
+# (needs GNU gettext); then translate whatever is new or fuzzy (docs/i18n.md).
+.PHONY: messages
+messages: $(STAMP)
+	cd jwtauth && env -u DJANGO_SETTINGS_MODULE $(abspath $(BIN))/python -P -m django \
+	  makemessages --all --no-obsolete --add-location=file
+	cd jwtauth && env -u DJANGO_SETTINGS_MODULE $(abspath $(BIN))/python -P -m django \
+	  compilemessages

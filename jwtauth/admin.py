@@ -28,7 +28,7 @@ from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 from . import revocation, sessions
 from .conf import conf
@@ -46,6 +46,13 @@ else:
     RevokeFormBase = forms.ModelForm
 
 ADMIN_REASON = "revoked by an administrator"
+# A session's state is a stable code (the sessions API's too); administrators read its label,
+# in a context of its own: translations agree with "session", not with "token".
+STATE_LABELS = {
+    LIVE: pgettext_lazy("session state", "live"),
+    REVOKED: pgettext_lazy("session state", "revoked"),
+    EXPIRED: pgettext_lazy("session state", "expired"),
+}
 SHORT_JTI = 10
 SHORT_AGENT = 40
 
@@ -315,7 +322,7 @@ class SessionStateFilter(admin.SimpleListFilter):
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
         """Offer the three states."""
-        return [(LIVE, _("live")), (REVOKED, _("revoked")), (EXPIRED, _("expired"))]
+        return list(STATE_LABELS.items())
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         """Filter on the state annotated by ``TokenSession.objects.with_state``."""
@@ -430,14 +437,14 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
 
     @admin.display(description=_("state"), ordering="state")
     def state_display(self, obj: Any) -> str:
-        """Show live, revoked or expired."""
-        return str(obj.state)
+        """Show live, revoked or expired, in the administrator's language."""
+        return str(STATE_LABELS[obj.state])
 
     @admin.display(description=_("ends or ended"))
     def why(self, obj: Any) -> str:
         """Say when and why the session ended, or when and how a live one will end."""
         if obj.revoked_at is not None:
-            return _when(obj.revoke_reason or _("revoked"), obj.revoked_at)
+            return _when(obj.revoke_reason or STATE_LABELS[REVOKED], obj.revoked_at)
         if obj.state == REVOKED:
             reason = _("all of the user's tokens revoked: %(reason)s") % {
                 "reason": obj.cutoff_reason or _("no reason given")
@@ -506,7 +513,8 @@ class TokenSessionAdmin(ViewOnly, TokenSessionAdminBase):
 
 def _describe_session(session: Any) -> str:
     device = session.label or session.user_agent or "—"
-    return f"{session.user} · {device[:SHORT_AGENT]} · {session.state} · {session.sid[:8]}…"
+    state = STATE_LABELS[session.state]
+    return f"{session.user} · {device[:SHORT_AGENT]} · {state} · {session.sid[:8]}…"
 
 
 def _short(moment: datetime) -> str:

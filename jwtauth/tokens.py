@@ -47,6 +47,12 @@ _JSON = json.JSONDecoder()
 # The last character of a segment of 2 (3) characters mod 4 carries 4 (2) pad bits, which
 # must be zero: only these characters have them clear.
 _PAD_BITS_CLEAR: Final = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
+# One whole sentence per type: a type name put into a sentence cannot be translated or
+# inflected (nor take its English article, "an access" but "a refresh").
+_WRONG_TYPE: Final = {
+    ACCESS: _("The token is not an access token."),
+    REFRESH: _("The token is not a refresh token."),
+}
 _ALGORITHMS: Final[dict[str, Algorithm]] = {
     name: alg
     for name, alg in get_default_algorithms().items()
@@ -246,9 +252,7 @@ def _check_header(header: dict[str, Any], token_type: str, v: _Verifier) -> Any:
     if header["alg"] != v.algorithm:
         raise TokenError(_("The token algorithm is not acceptable."))
     if header["typ"] != TYP[token_type]:
-        raise TokenTypeMismatch(
-            _("The token is not an %(token_type)s token.") % {"token_type": token_type}
-        )
+        raise TokenTypeMismatch(_WRONG_TYPE[token_type])
     kid = header["kid"]
     key = v.keys.get(kid) if isinstance(kid, str) else None
     if key is None:

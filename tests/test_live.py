@@ -191,6 +191,21 @@ def test_repeated_authorization_headers_are_refused_over_the_wire(
         assert status == 200
 
 
+def test_a_refusal_is_explained_in_the_language_asked_for_in_every_process(
+    here: Server, elsewhere: Server, user: Any
+) -> None:
+    access = here.login()["access"]
+    assert here.call("POST", "/auth/logout/", token=access).status == 204
+    asked = [("Authorization", f"Bearer {access}"), ("Accept-Language", "de-DE,de;q=0.9")]
+    for server in (here, elsewhere):
+        status, headers, body = server.raw("GET", "/api/me/", asked)
+        assert (status, body) == (
+            401,
+            {"error": "token_revoked", "detail": "Das Token wurde widerrufen."},
+        )
+        assert dict(headers)["Content-Language"] == "de"
+
+
 def test_an_oversized_body_is_413_over_the_wire(here: Server, elsewhere: Server) -> None:
     body = b'{"username": "' + b"a" * 100_000 + b'"}'
     for server in (here, elsewhere):

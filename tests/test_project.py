@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils.translation import to_locale
 
 from tests.conftest import free_port
 from tests.servers import copy_tree, run_to_exit, serving, user_env, with_venv
@@ -287,3 +288,22 @@ def test_a_read_replica_routes_reads_and_keeps_migrations_on_the_primary() -> No
         "db-replica",
         ["project.routers.ReplicaRouter"],
     ]
+
+
+def test_the_demo_site_answers_in_english_or_a_shipped_language() -> None:
+    codes = evaluate(GOOD, "[code for code, name in s.LANGUAGES]")
+    shipped = sorted(p.name for p in (ROOT / "jwtauth" / "locale").iterdir() if p.is_dir())
+    assert codes[0] == "en"
+    assert sorted(to_locale(code) for code in codes[1:]) == shipped
+    # A request for a language not offered (Swedish) is answered in English, like none at all.
+    script = (
+        "import django, json; django.setup(); from django.test import Client; "
+        "c = Client(HTTP_HOST='127.0.0.1', HTTP_AUTHORIZATION='Bearer x.y.z'); "
+        "print(json.dumps([c.get('/api/me/', HTTP_ACCEPT_LANGUAGE=language).json() "
+        "for language in ('de-DE,de;q=0.9', 'sv', '')]))"
+    )
+    result = run(["-c", script], {**GOOD, "DJANGO_HTTPS": "False"})
+    assert result.returncode == 0, result.stderr
+    english = {"error": "token_invalid", "detail": "The token is not well-formed base64url."}
+    german = {"error": "token_invalid", "detail": "Das Token ist kein wohlgeformtes base64url."}
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == [german, english, english]

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packaging: build the sdist and the wheel (the wheel from the sdist), install the wheel into a
 # fresh virtual environment, and check that it is the jwtauth app alone — importable, typed
-# (py.typed), with its migrations and templates, its migrations in step with its models — and
-# that the adapters are optional extras.
+# (py.typed), with its migrations, templates and compiled translations, its migrations in step
+# with its models — and that the adapters are optional extras.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -40,6 +40,8 @@ required = [
     "jwtauth/management/commands/purge_revoked_tokens.py",
     "jwtauth/contrib/drf.py",
     "jwtauth/contrib/ninja.py",
+    *(f"jwtauth/locale/{lang}/LC_MESSAGES/django.{ext}"
+      for lang in ("de", "es", "fr", "ja", "pt_BR", "zh_Hans") for ext in ("po", "mo")),
 ]
 missing = [n for n in required if n not in names]
 assert not missing, f"the wheel lacks {missing}"
@@ -127,8 +129,13 @@ out = io.StringIO()
 call_command("purge_revoked_tokens", "--dry-run", stdout=out)
 
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.utils import translation  # noqa: E402
 
 from jwtauth import sessions, tokens  # noqa: E402
+from jwtauth.exceptions import TokenExpired  # noqa: E402
+
+with translation.override("de"):  # the compiled catalogues shipped and load
+    assert str(TokenExpired().detail) == "Das Token ist abgelaufen."
 
 user = get_user_model().objects.create_user("pkg", password="pkg-" + "p" * 20)
 pair = sessions.start(user, user_agent="packaging", ip_address="127.0.0.1")
@@ -142,7 +149,7 @@ for module, extra in (("jwtauth.contrib.drf", "drf"), ("jwtauth.contrib.ninja", 
         assert extra not in extras, f"{module} does not import with [{extra}] installed"
     else:
         assert extra in extras, f"{module} imported without the [{extra}] extra"
-print(f"installed jwtauth {jwtauth.__version__}: app, migrations, templates, py.typed; extras {extras or 'none'}")
+print(f"installed jwtauth {jwtauth.__version__}: app, migrations, templates, translations, py.typed; extras {extras or 'none'}")
 PY
 
 log "check the installed app (no extras)"
