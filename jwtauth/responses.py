@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
 from django.utils.html import escape
 
 from . import cookies
@@ -18,6 +19,19 @@ from .requestauth import ATTR
 def _quoted(text: str) -> str:
     # RFC 6750 §3: error_description is a quoted-string of printable ASCII without '"' or '\'.
     return "".join(c for c in text if 0x20 <= ord(c) < 0x7F and c not in '"\\')
+
+
+def description(exc: JWTAuthError) -> str:
+    """Return ``exc``'s text for a challenge: English, for the client's developer.
+
+    RFC 6750 §3 wants ASCII there; the JSON ``detail`` carries the client's language. A detail
+    already formatted in another language falls back to the error's English default text.
+    """
+    with translation.override(None):
+        text = str(exc.detail)
+        if not text.isascii():
+            text = str(exc.default_detail)
+    return _quoted(text)
 
 
 def body(exc: JWTAuthError) -> dict[str, str]:
@@ -32,7 +46,7 @@ def challenge(exc: JWTAuthError | None) -> str | None:
     :class:`~jwtauth.exceptions.NotAuthenticated`.
     """
     if isinstance(exc, TokenError):
-        return f'Bearer error="invalid_token", error_description="{_quoted(str(exc.detail))}"'
+        return f'Bearer error="invalid_token", error_description="{description(exc)}"'
     if exc is None or isinstance(exc, NotAuthenticated):
         # RFC 6750 §3.1: no error code when the request carried no credential at all.
         return "Bearer"

@@ -236,6 +236,23 @@ def test_each_shipped_language_reaches_the_client(
     assert translated != "The token has expired."
     assert response.json() == {"error": "token_expired", "detail": translated}
     assert response["Content-Language"] == language
+    # RFC 6750 §3: the challenge's description is ASCII for the client's developer, in English
+    # whatever the language (it used to keep only the ASCII letters of the translation).
+    assert response["WWW-Authenticate"] == (
+        'Bearer error="invalid_token", error_description="The token has expired."'
+    )
+
+
+@pytest.mark.django_db
+def test_a_detail_formatted_in_another_language_leaves_an_english_challenge(
+    client: Client, user: Any
+) -> None:
+    auth = {"HTTP_AUTHORIZATION": "Bearer " + "x" * 8000}  # too long: a formatted refusal
+    response = client.get("/api/me/", HTTP_ACCEPT_LANGUAGE="ja", **auth)
+    challenge = response["WWW-Authenticate"]
+    assert challenge.startswith('Bearer error="invalid_token", error_description="')
+    assert challenge.isascii()
+    assert len(challenge) > len('Bearer error="invalid_token", error_description=""') + 10
 
 
 @pytest.mark.django_db

@@ -73,10 +73,16 @@ def test_other_errors_carry_no_bearer_challenge(exc: JWTAuthError) -> None:
 
 
 def test_the_description_is_kept_to_the_quoted_string_grammar() -> None:
-    response = responses.error(TokenError('bad "token" \\ with ünïcode\r\nX-Injected: 1'))
+    response = responses.error(TokenError('bad "token" \\ with\r\nX-Injected: 1'))
     assert response["WWW-Authenticate"] == (
-        'Bearer error="invalid_token", error_description="bad token  with ncodeX-Injected: 1"'
+        'Bearer error="invalid_token", error_description="bad token  withX-Injected: 1"'
     )
+    # Text that is not ASCII (a translation, say) gives way to the error's English text.
+    response = responses.error(TokenError("bad token with ünïcode"))
+    assert response["WWW-Authenticate"] == (
+        'Bearer error="invalid_token", error_description="The token is invalid."'
+    )
+    response = responses.error(TokenError('bad "token" \\ with ünïcode\r\nX-Injected: 1'))
     # The body keeps the full text: JSON escapes it safely.
     assert json.loads(response.content)["detail"] == 'bad "token" \\ with ünïcode\r\nX-Injected: 1'
 
