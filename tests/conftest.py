@@ -19,6 +19,9 @@ from loadtest.stack import RedisServer as PrivateRedis
 from loadtest.stack import free_port  # noqa: F401 - re-exported for the tests
 
 PASSWORD = "correct horse battery staple"
+# The challenge to a request without a credential: every scheme taken (RFC 6750 §3.1, RFC 9449
+# §7.1), DPoP with the default algorithms.
+NO_CREDENTIAL = 'Bearer, DPoP algs="ES256 Ed25519 EdDSA"'
 IN_CI = bool(os.environ.get("CI"))
 
 

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from jwtauth import revocation, sessions
 from jwtauth.conf import conf
 from jwtauth.contrib.drf import JWTAuthentication
+from tests.conftest import NO_CREDENTIAL
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -56,7 +57,7 @@ def test_a_valid_token_authenticates(client: Client, pair: Any, user: Any, mode:
 def test_no_token_is_401_with_a_bare_bearer_challenge(client: Client, mode: str) -> None:
     response = client.get(ME)
     assert response.status_code == 401  # not DRF's 403: the class names a challenge
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 @pytest.mark.parametrize(

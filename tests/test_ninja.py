@@ -14,6 +14,7 @@ from jwtauth import revocation, sessions
 from jwtauth.contrib.ninja import JWTAuth, install
 from jwtauth.exceptions import TokenRevoked
 from jwtauth.tokens import REFRESH, decode
+from tests.conftest import NO_CREDENTIAL
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +50,7 @@ def test_no_token_is_401_not_authenticated(client: Client) -> None:
     response = client.get(ME)
     assert response.status_code == 401
     assert response.json()["error"] == "not_authenticated"
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 def test_forged_token_is_401(client: Client, pair: Any) -> None:

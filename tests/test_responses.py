@@ -23,6 +23,7 @@ from jwtauth.exceptions import (
     TokenReused,
     TokenRevoked,
 )
+from tests.conftest import NO_CREDENTIAL
 
 
 @pytest.mark.parametrize(
@@ -62,7 +63,7 @@ def test_token_errors_carry_an_invalid_token_challenge(exc: TokenError) -> None:
 
 def test_no_credential_gets_a_bare_challenge() -> None:
     # RFC 6750 §3.1: a request without authentication information gets no error code.
-    assert responses.error(NotAuthenticated())["WWW-Authenticate"] == "Bearer"
+    assert responses.error(NotAuthenticated())["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 @pytest.mark.parametrize(
@@ -105,8 +106,8 @@ def test_method_not_allowed_names_the_allowed_methods() -> None:
 @pytest.mark.parametrize(
     ("exc", "value"),
     [
-        (None, "Bearer"),
-        (NotAuthenticated(), "Bearer"),
+        (None, NO_CREDENTIAL),
+        (NotAuthenticated(), NO_CREDENTIAL),
         (
             TokenExpired(),
             'Bearer error="invalid_token", error_description="The token has expired."',

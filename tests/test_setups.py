@@ -16,7 +16,7 @@ from django.test import Client
 
 from jwtauth import sessions
 from jwtauth.conf import conf
-from tests.conftest import PASSWORD
+from tests.conftest import NO_CREDENTIAL, PASSWORD
 
 pytestmark = pytest.mark.django_db
 
@@ -181,7 +181,7 @@ def test_a_deactivated_user_is_refused_alike(
 def test_no_token_is_401_with_a_bare_challenge(setup: Setup) -> None:
     response = Client().get(ME)
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
     if setup.name != "drf-only":
         # DRF answers this one itself, after every authentication class declined.
         assert response.json()["error"] == "not_authenticated"

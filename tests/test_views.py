@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from jwtauth import revocation, sessions, signals
 from jwtauth.conf import conf
 from jwtauth.models import TokenSession
-from tests.conftest import PASSWORD, public_pem
+from tests.conftest import NO_CREDENTIAL, PASSWORD, public_pem
 
 pytestmark = pytest.mark.django_db
 
@@ -410,7 +410,7 @@ def test_refresh_without_a_token_is_401_with_a_bare_challenge(client: Client) ->
     response = post(client, REFRESH, {})
     assert response.status_code == 401
     assert error_of(response) == "not_authenticated"
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 def test_an_expired_refresh_token_is_refused(client: Client, user: Any, clock: Any) -> None:
@@ -506,7 +506,7 @@ def test_logout_without_any_token_is_401(client: Client) -> None:
     response = post(client, LOGOUT)
     assert response.status_code == 401
     assert error_of(response) == "not_authenticated"
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 def test_logout_with_a_forged_token_is_401_invalid_token(client: Client, pair: Any) -> None:
