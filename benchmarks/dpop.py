@@ -297,7 +297,9 @@ def main() -> int:
         or "postgres://postgres@127.0.0.1:5432/",
         help="any database on the PostgreSQL server to use (the run makes its own)",
     )
-    parser.add_argument("--redis-url", default=None, help="a running Redis (default: a private one)")
+    parser.add_argument(
+        "--redis-url", default=None, help="a running Redis (default: a private one)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the raw samples here")
     args = parser.parse_args()
     if args.quick:
