@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
 from django.core.cache import cache
 
-from jwtauth import cachestate, dpop, requestauth, sessions
+from jwtauth import cachestate, dpop, requestauth, sessions, tokens
 from jwtauth.conf import forget_derived
 from jwtauth.dpop.client import DPoPKey
 from loadtest.stack import RedisServer as PrivateRedis
@@ -98,6 +98,22 @@ def bound_pair(user: Any, dpop_key: DPoPKey) -> Any:
     """Return a token pair of a new session of ``user`` bound to ``dpop_key`` (RFC 9449 §6)."""
     proof = dpop.Proof(jkt=dpop_key.thumbprint, jti="login", iat=0, alg=dpop_key.alg)
     return sessions.start(user, user_agent="pytest", ip_address="127.0.0.1", proof=proof)
+
+
+def bound_access(pair: Any, jkt: str = "A" * 43) -> str:
+    """Return an access token of ``pair``'s session bound to the key ``jkt`` (RFC 9449 §6.1).
+
+    Signed directly with the token core, as any token of the session would be bound.
+    """
+    claims = {"auth_time": pair.access_token.iat, "cnf": {"jkt": jkt}}
+    raw, _ = tokens.encode(
+        tokens.ACCESS,
+        sub=pair.access_token.sub,
+        sid=pair.access_token.sid,
+        lifetime=60,
+        extra=claims,
+    )
+    return raw
 
 
 def dpop_headers(

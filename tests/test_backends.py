@@ -11,8 +11,7 @@ from jwtauth import revocation, sessions
 from jwtauth.backends import JWTBackend, user_for, verify_access
 from jwtauth.conf import conf
 from jwtauth.exceptions import TokenError, TokenRevoked
-from jwtauth.tokens import ACCESS, encode
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, bound_access
 
 pytestmark = pytest.mark.django_db
 
@@ -111,15 +110,6 @@ def test_user_for_skips_inactive_users(pair: Any, user: Any, django_user_model: 
     assert user_for(pair.access_token) == user
     django_user_model.objects.filter(pk=user.pk).update(is_active=False)
     assert user_for(pair.access_token) is None
-
-
-def bound_access(pair: Any) -> str:
-    """Return an access token of ``pair``'s session bound to a DPoP key (RFC 9449 §6.1)."""
-    claims = {"auth_time": pair.access_token.iat, "cnf": {"jkt": "A" * 43}}
-    raw, _ = encode(
-        ACCESS, sub=pair.access_token.sub, sid=pair.access_token.sid, lifetime=60, extra=claims
-    )
-    return raw
 
 
 def test_a_dpop_bound_token_authenticates_nobody_without_its_proof(pair: Any) -> None:

@@ -24,7 +24,7 @@ from jwtauth import revocation, sessions
 from jwtauth.checks import AUTH_MIDDLEWARE, JWT_MIDDLEWARE, ORDER_ERROR
 from jwtauth.conf import conf
 from jwtauth.decorators import jwt_required
-from tests.conftest import NO_CREDENTIAL, free_port
+from tests.conftest import NO_CREDENTIAL, bound_access, free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -425,3 +425,10 @@ def _outcome(process: subprocess.Popen[bytes], url: str, timeout: float) -> str:
         except OSError:
             time.sleep(0.1)  # waiting for a child process, not for app time
     return "exited"
+
+
+def test_a_dpop_bound_token_is_refused_as_a_bearer_token(client: Client, pair: Any) -> None:
+    # RFC 9449 §7.1: no downgrade. Before DPoP was wired in, a bound token passed as Bearer.
+    response = client.get("/api/me/", **bearer(bound_access(pair)))
+    assert (response.status_code, error_of(response)) == (401, "token_invalid")
+    assert response["WWW-Authenticate"].startswith('DPoP error="invalid_token"')

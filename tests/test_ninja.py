@@ -15,8 +15,8 @@ from jwtauth.contrib.ninja import JWTAuth, install
 from jwtauth.dpop import current_nonce
 from jwtauth.dpop.client import DPoPKey
 from jwtauth.exceptions import TokenError, TokenRevoked
-from jwtauth.tokens import ACCESS, REFRESH, decode, encode
-from tests.conftest import NO_CREDENTIAL, dpop_headers
+from jwtauth.tokens import REFRESH, decode
+from tests.conftest import NO_CREDENTIAL, bound_access, dpop_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -205,12 +205,8 @@ def test_openapi_security_scheme_is_bearer() -> None:
 
 def test_authenticate_refuses_a_dpop_bound_token_it_gets_without_a_proof(pair: Any) -> None:
     # Ninja's HttpBearer API hands over the bare token: a bound one must not pass as Bearer.
-    claims = {"auth_time": pair.access_token.iat, "cnf": {"jkt": "A" * 43}}
-    raw, _ = encode(
-        ACCESS, sub=pair.access_token.sub, sid=pair.access_token.sid, lifetime=60, extra=claims
-    )
     with pytest.raises(TokenError):
-        JWTAuth().authenticate(RequestFactory().get(ME), raw)
+        JWTAuth().authenticate(RequestFactory().get(ME), bound_access(pair))
 
 
 @pytest.mark.parametrize("middleware", [True, False], ids=["with middleware", "without"])

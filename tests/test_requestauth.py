@@ -26,7 +26,7 @@ from jwtauth.dpop import DPoPBindingError, InvalidDPoPProof
 from jwtauth.dpop.client import DPoPKey
 from jwtauth.exceptions import NotAuthenticated, TokenError, TokenRevoked
 from jwtauth.requestauth import RequestAuth
-from tests.conftest import dpop_headers, free_port
+from tests.conftest import bound_access, dpop_headers, free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -218,8 +218,9 @@ def test_a_proof_refused_while_authenticating_is_not_verified_again(
     assert refused.value is state.error
 
 
-def test_a_bound_token_presented_as_bearer_is_refused(rf: RequestFactory, bound_pair: Any) -> None:
-    state = requestauth.authenticate(rf.get("/t/whoami/", **bearer(bound_pair.access)))
+def test_a_bound_token_presented_as_bearer_is_refused(rf: RequestFactory, pair: Any) -> None:
+    # RFC 9449 §7.1: no downgrade. Before the wiring, the bound token passed as a bearer one.
+    state = requestauth.authenticate(rf.get("/t/whoami/", **bearer(bound_access(pair))))
     assert state.scheme == BEARER
     assert isinstance(state.error, DPoPBindingError)
     assert state.token is None
