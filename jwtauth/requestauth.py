@@ -250,7 +250,7 @@ def _verify(request: HttpRequest, state: RequestAuth) -> tuple[Token, Any | None
     token, user = verify_access(credential.raw)
     if credential.scheme == credentials.DPOP:
         state.proof = _verify_proof(request, request.META.get(PROOF_HEADER), credential.raw)
-    dpop.check_binding(token.claims, state.proof if credential.scheme == credentials.DPOP else None)
+    dpop.check_binding(token.claims, state.proof)  # None under Bearer: the state is new
     return token, user
 
 
