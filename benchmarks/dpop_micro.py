@@ -13,9 +13,9 @@ interleaved round by round so machine noise hits each alike:
 - ``verify_proof`` warm - the key comes from the cache, as for a client's second request on;
   both with a no-op replay cache (Django's ``DummyCache``), so they time the verification;
 - with ``--redis-url`` (or ``REDIS_URL``), also ``verify_proof`` with the replay cache on that
-  Redis, the replay cache's ``SET NX`` alone, and the revocation lookup's one-key ``MGET``
-  (``jwtauth.lookup.get_many``, the round trip a bearer request pays), to put the proof in the
-  per-request picture.
+  Redis, the replay cache's ``SET NX`` alone, and a one-key ``MGET`` through the cache
+  (``cache.get_many``, standing for the revocation lookup's round trip, which a bearer request
+  pays), to put the proof in the per-request picture.
 
 Not part of ``make bench``.
 """
@@ -100,7 +100,7 @@ def main() -> None:
     from django.core.cache import caches
     from django.test.utils import override_settings
 
-    from jwtauth import dpop, lookup, tokens
+    from jwtauth import dpop, tokens
     from jwtauth.dpop import jwk
     from jwtauth.dpop.client import DPoPKey
 
@@ -149,7 +149,7 @@ def main() -> None:
             "verify_proof ES256 warm, replay on Redis": (lambda: proofs("ES256"), nullcontext()),
             "replay SET NX alone (cache.add)": (fresh_adds, nullcontext()),
             "lookup MGET, one key (bearer's round trip)": (
-                lambda: repeat(lambda: lookup.get_many(caches["default"], absent)),
+                lambda: repeat(lambda: caches["default"].get_many(absent)),
                 nullcontext(),
             ),
         }

@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib.auth.backends import BaseBackend
 from django.http import HttpRequest
 
-from . import active, revocation
+from . import active, dpop, revocation
 from .conf import conf
 from .exceptions import TokenError
 from .tokens import ACCESS, Token, decode
@@ -23,6 +23,17 @@ def verify_access(raw: str | bytes) -> tuple[Token, Any | None]:
         revocation.check(token)
         return token, None
     return token, active.require(revocation.check(token, with_user=True))
+
+
+def verify_bearer(raw: str | bytes) -> tuple[Token, Any | None]:
+    """Verify an access token used with no DPoP proof, as :func:`verify_access` does.
+
+    A DPoP-bound token is refused (RFC 9449 §7.1: no downgrade to a bearer token), and every
+    token under ``JWTAUTH_DPOP_REQUIRED``.
+    """
+    token, user = verify_access(raw)
+    dpop.check_binding(token.claims, None)
+    return token, user
 
 
 def user_for(token: Token) -> Any | None:
@@ -43,7 +54,7 @@ class JWTBackend(BaseBackend):
         if token is None:
             return None
         try:
-            verified, user = verify_access(token)
+            verified, user = verify_bearer(token)
         except TokenError:
             return None
         return user if user is not None else user_for(verified)

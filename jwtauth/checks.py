@@ -268,7 +268,7 @@ def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
                 id="jwtauth.E016",
             )
         )
-    for name in ("DPOP_NONCE", "DPOP_REQUIRED"):
+    for name in ("DPOP_ENABLED", "DPOP_NONCE", "DPOP_REQUIRED"):
         if not isinstance(getattr(conf, name), bool):
             errors.append(
                 Error(
@@ -277,7 +277,32 @@ def check_dpop(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[
                     id="jwtauth.E017",
                 )
             )
-    return errors
+    return errors + _dpop_switch_messages()
+
+
+def _dpop_switch_messages() -> list[CheckMessage]:
+    if conf.DPOP_REQUIRED is not True:
+        return []
+    if conf.DPOP_ENABLED is not True:
+        return [
+            Error(
+                "JWTAUTH_DPOP_REQUIRED is on while JWTAUTH_DPOP_ENABLED is off: no token could "
+                "be bound, so none would be accepted.",
+                hint="Turn JWTAUTH_DPOP_ENABLED on, or JWTAUTH_DPOP_REQUIRED off.",
+                id="jwtauth.E021",
+            )
+        ]
+    if conf.COOKIES:
+        return [
+            Warning(
+                "JWTAUTH_DPOP_REQUIRED is on while JWTAUTH_COOKIES is on: cookie logins are "
+                "refused, since tokens in cookies are never DPoP-bound.",
+                hint="Turn JWTAUTH_COOKIES off, or let browsers use bearer cookies "
+                "(JWTAUTH_DPOP_REQUIRED = False); docs/dpop.md explains the choice.",
+                id="jwtauth.W005",
+            )
+        ]
+    return []
 
 
 def _positive_or_none(value: Any) -> bool:

@@ -68,6 +68,7 @@ DEFAULTS: dict[str, Any] = {
     "X_XSS_PROTECTION": "0",
     "MAX_BODY_SIZE": 16384,
     # DPoP (RFC 9449): see docs/dpop.md.
+    "DPOP_ENABLED": True,
     "DPOP_ALGORITHMS": ["ES256", "Ed25519", "EdDSA"],
     "DPOP_IAT_SKEW": 60,
     "DPOP_NONCE": False,

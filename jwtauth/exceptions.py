@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import translation
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -17,6 +18,20 @@ class JWTAuthError(Exception):
     def __init__(self, detail: str | Promise | None = None) -> None:
         self.detail = detail if detail is not None else self.default_detail
         super().__init__(str(self.detail))
+
+    def challenge_text(self) -> str:
+        """Return the text for a challenge's ``error_description``: English, printable ASCII.
+
+        RFC 6750 §3 (which RFC 9449 §7.1 follows) allows a quoted-string of printable ASCII
+        without '"' or '\\' there, for the client's developer; the JSON ``detail`` carries the
+        client's language. A detail already formatted in another language gives way to the
+        error's English default text.
+        """
+        with translation.override(None):
+            text = str(self.detail)
+            if not text.isascii():
+                text = str(self.default_detail)
+        return "".join(c for c in text if 0x20 <= ord(c) < 0x7F and c not in '"\\')
 
 
 class TokenError(JWTAuthError):

@@ -45,7 +45,7 @@ class HybridMiddleware:
 
 
 class JWTAuthenticationMiddleware(HybridMiddleware):
-    """Authenticate ``Authorization: Bearer`` (or access-cookie) requests; refuse bad tokens.
+    """Authenticate token requests (``Bearer``, ``DPoP``, the access cookie); refuse bad ones.
 
     The work is :func:`jwtauth.requestauth.authenticate`'s, done before any view (and any
     later middleware) reads ``request.user``. Refusals wait for :meth:`process_view`, once the
@@ -63,11 +63,11 @@ class JWTAuthenticationMiddleware(HybridMiddleware):
         if self.is_async:
             return self.__acall__(request)
         state = authenticate(request)
-        return self._finish(state, self.get_response(request))
+        return self._finish(request, state, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         state = await sync_to_async(authenticate, thread_sensitive=True)(request)
-        return self._finish(state, await self.get_response(request))
+        return self._finish(request, state, await self.get_response(request))
 
     def process_view(
         self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any
@@ -101,11 +101,15 @@ class JWTAuthenticationMiddleware(HybridMiddleware):
         return responses.error(error)
 
     @staticmethod
-    def _finish(state: RequestAuth, response: HttpResponseBase) -> HttpResponseBase:
+    def _finish(
+        request: HttpRequest, state: RequestAuth, response: HttpResponseBase
+    ) -> HttpResponseBase:
         if state.dead_cookie:
             # Whatever answered (a 401, a page, a lenient view), a refused cookie is cleared:
             # kept, it would be refused on every request until it expires.
             cookies.clear_access(response)
+        # Whatever answered a DPoP request (a DRF or Ninja view too), it gets the nonce to use.
+        responses.offer_nonce(request, response)
         # The answer depends on the credential, so shared caches must key on it.
         patch_vary_headers(
             response, ("Authorization", "Cookie") if conf.COOKIES else ("Authorization",)

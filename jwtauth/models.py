@@ -163,6 +163,9 @@ class TokenSession(models.Model):
     ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     # A name the user gives the session ("work laptop"); shown beside the device.
     label = models.CharField(_("label"), max_length=MAX_LABEL, blank=True)
+    # The RFC 7638 thumbprint of the DPoP key the session's tokens are bound to (RFC 9449 §6),
+    # empty for bearer tokens. Its refresh tokens carry it too; a retry is answered with it.
+    dpop_jkt = models.CharField(_("DPoP key thumbprint"), max_length=43, blank=True)
 
     objects = TokenSessionQuerySet.as_manager()
 

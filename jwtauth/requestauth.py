@@ -1,12 +1,13 @@
 """Authenticate a request once, the same way in every set-up, and keep the outcome on it.
 
-:func:`authenticate` finds the request's credential (the ``Authorization: Bearer`` header or,
-in cookie mode, the access cookie), verifies it and stores a :class:`RequestAuth` on the request
-as ``request.jwtauth``. The middleware calls it first when it is installed; the decorators, the
-endpoints and the DRF and Ninja adapters call it too, and trust what is already there rather
-than verifying again (the way DRF's ``SessionAuthentication`` trusts ``AuthenticationMiddleware``).
-Without the middleware the first of them to ask does the work, with the same rules, so a request
-is answered alike whatever the set-up.
+:func:`authenticate` finds the request's credential (the ``Authorization: Bearer`` or
+``Authorization: DPoP`` header or, in cookie mode, the access cookie), verifies it (with the
+``DPoP`` proof for the DPoP scheme, RFC 9449 §7.1) and stores a :class:`RequestAuth` on the
+request as ``request.jwtauth``. The middleware calls it first when it is installed; the
+decorators, the endpoints and the DRF and Ninja adapters call it too, and trust what is already
+there rather than verifying again (the way DRF's ``SessionAuthentication`` trusts
+``AuthenticationMiddleware``). Without the middleware the first of them to ask does the work,
+with the same rules, so a request is answered alike whatever the set-up.
 
 It also sets the public attributes Django code reads: ``request.auth`` (the verified
 :class:`~jwtauth.tokens.Token` or ``None``) and, for a verified token, ``request.user`` (loaded
@@ -29,15 +30,17 @@ from django.http import HttpRequest
 from django.urls import Resolver404, ResolverMatch, URLResolver, get_resolver
 from django.utils.functional import SimpleLazyObject
 
-from . import active, cookies, credentials
+from . import active, cookies, credentials, dpop
 from .backends import user_for, verify_access
 from .conf import conf, derived
-from .credentials import Credential
+from .credentials import Credential, MalformedCredential
 from .dberrors import database_error
+from .dpop import DPoPError, Proof
 from .exceptions import JWTAuthError, NotAuthenticated, TokenError, TokenRevoked
 from .tokens import Token
 
 ATTR = "jwtauth"
+PROOF_HEADER = "HTTP_DPOP"
 # RFC 9110 §9.2.1: the safe methods; a cookie credential needs Django's CSRF check on the rest.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 _UNLOADED = object()
@@ -49,10 +52,11 @@ class RequestAuth:
     ``credential`` is ``None`` when the request presented none (or a view in a session-only
     namespace ignored it); then ``token`` and ``error`` are ``None`` too, unless the
     ``Authorization`` header itself was malformed (``error`` set). Otherwise exactly one of
-    ``token`` and ``error`` is set.
+    ``token`` and ``error`` is set. ``proof`` is the request's verified DPoP proof, once one
+    has been verified (see :func:`proof`), even if the token was then refused.
     """
 
-    __slots__ = ("_user", "credential", "error", "token")
+    __slots__ = ("_user", "credential", "error", "proof", "scheme", "token")
 
     def __init__(
         self,
@@ -60,10 +64,15 @@ class RequestAuth:
         token: Token | None = None,
         error: JWTAuthError | None = None,
         user: Any = None,
+        scheme: str | None = None,
     ) -> None:
         self.credential = credential
         self.token = token
         self.error = error
+        self.proof: Proof | None = None
+        # The scheme the Authorization header named, even when it was malformed: refusals are
+        # answered with that scheme's challenge (RFC 9449 §7.1).
+        self.scheme = credential.scheme if credential is not None else scheme
         self._user: Any = _UNLOADED if user is None else user
 
     @property
@@ -188,32 +197,72 @@ def _in_namespaces(match: ResolverMatch, names: frozenset[str]) -> bool:
     return not (names.isdisjoint(match.app_names) and names.isdisjoint(match.namespaces))
 
 
+def proof(request: HttpRequest) -> Proof | None:
+    """Return the request's verified DPoP proof, verifying it at most once; ``None`` if absent.
+
+    For the token endpoints and for a refresh token at logout, where no access token is bound
+    to the proof (its ``ath``, if any, is ignored). A proof the request's credential already
+    needed was verified then, with its ``ath``: that verification is the one used, since a
+    second would find the proof's ``jti`` taken (RFC 9449 §11.1). Raises the ``DPoPError``
+    that refused it.
+    """
+    header = request.META.get(PROOF_HEADER)
+    if header is None:
+        return None
+    state = authenticate(request)
+    if state.proof is None:
+        if state.scheme == credentials.DPOP and isinstance(state.error, DPoPError):
+            raise state.error  # this very proof, refused while authenticating the request
+        state.proof = _verify_proof(request, header, None)
+    return state.proof
+
+
 def _authenticate(request: HttpRequest) -> RequestAuth:
     try:
         credential = credentials.find(request)
-    except TokenError as e:
-        return RequestAuth() if session_only(request) else RequestAuth(error=e)
+    except MalformedCredential as e:
+        return RequestAuth() if session_only(request) else RequestAuth(error=e, scheme=e.scheme)
     # The URL is resolved only when there is a credential to keep from session-only views.
     if credential is None or session_only(request):
         return RequestAuth()
+    state = RequestAuth(credential)
     try:
-        token, user = _verify(request, credential)
-    except TokenError as e:
-        return RequestAuth(credential, error=e)
+        state.token, user = _verify(request, state)
+    except JWTAuthError as e:  # the token, the proof, or the replay cache being down (503)
+        state.error = e
     except DatabaseError as e:
-        error = database_error(e, "authentication")
-        error.__cause__ = e
-        return RequestAuth(credential, error=error)
-    return RequestAuth(credential, token, user=user)
+        state.error = database_error(e, "authentication")
+        state.error.__cause__ = e
+    else:
+        state._user = _UNLOADED if user is None else user
+    return state
 
 
-def _verify(request: HttpRequest, credential: Credential) -> tuple[Token, Any | None]:
-    """Verify ``credential`` for ``request``; return the token and, if cached, its user.
+def _verify(request: HttpRequest, state: RequestAuth) -> tuple[Token, Any | None]:
+    """Verify ``state``'s credential for ``request``; return the token and, if cached, its user.
 
-    The one place a credential is checked. A proof-of-possession scheme (DPoP, RFC 9449) would
-    check its proof here, where the request's method and URL are at hand.
+    The one place a credential is checked. Under the DPoP scheme the proof is checked here,
+    where the request's method and URL are at hand, and kept on ``state`` (it was recorded
+    against replay: it cannot be verified again). The key binding is checked last, under
+    either scheme: a bound token is never accepted as a bearer token (RFC 9449 §7.1).
     """
-    return verify_access(credential.raw)
+    credential = cast(Credential, state.credential)
+    token, user = verify_access(credential.raw)
+    if credential.scheme == credentials.DPOP:
+        state.proof = _verify_proof(request, request.META.get(PROOF_HEADER), credential.raw)
+    dpop.check_binding(token.claims, state.proof)  # None under Bearer: the state is new
+    return token, user
+
+
+def _verify_proof(request: HttpRequest, header: str | None, access_token: str | None) -> Proof:
+    # RFC 9449 §4.3: htu is the URL the client used, without query and fragment; behind a
+    # proxy Django rebuilds it from USE_X_FORWARDED_HOST and SECURE_PROXY_SSL_HEADER.
+    return dpop.verify_proof(
+        header,
+        method=str(request.method),
+        url=request.build_absolute_uri(),
+        access_token=access_token,
+    )
 
 
 def _bind(request: HttpRequest, state: RequestAuth) -> None:

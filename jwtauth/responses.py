@@ -7,31 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.utils import translation
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.utils.html import escape
 
-from . import cookies
+from . import cookies, credentials, dpop
+from .dpop import DPoPBindingError, DPoPError, UseDPoPNonce
+from .dpop.policy import policy
 from .exceptions import JWTAuthError, MethodNotAllowed, NotAuthenticated, Throttled, TokenError
-from .requestauth import ATTR
+from .requestauth import ATTR, PROOF_HEADER
 
-
-def _quoted(text: str) -> str:
-    # RFC 6750 §3: error_description is a quoted-string of printable ASCII without '"' or '\'.
-    return "".join(c for c in text if 0x20 <= ord(c) < 0x7F and c not in '"\\')
-
-
-def description(exc: JWTAuthError) -> str:
-    """Return ``exc``'s text for a challenge: English, for the client's developer.
-
-    RFC 6750 §3 wants ASCII there; the JSON ``detail`` carries the client's language. A detail
-    already formatted in another language falls back to the error's English default text.
-    """
-    with translation.override(None):
-        text = str(exc.detail)
-        if not text.isascii():
-            text = str(exc.default_detail)
-    return _quoted(text)
+NONCE_HEADER = "DPoP-Nonce"
 
 
 def body(exc: JWTAuthError) -> dict[str, str]:
@@ -39,26 +24,55 @@ def body(exc: JWTAuthError) -> dict[str, str]:
     return {"error": exc.code, "detail": str(exc.detail)}
 
 
-def challenge(exc: JWTAuthError | None) -> str | None:
-    """Return the ``WWW-Authenticate`` value that goes with ``exc`` (RFC 6750 §3), if any.
+def challenge(exc: JWTAuthError | None, scheme: str | None = None) -> str | None:
+    """Return the ``WWW-Authenticate`` value that goes with ``exc``, if any.
 
-    ``None`` stands for "no credential was presented", which is answered like
-    :class:`~jwtauth.exceptions.NotAuthenticated`.
+    ``scheme`` is the scheme of the credential presented (``Bearer`` or ``DPoP``). A refused
+    DPoP credential, a bad proof and a key-binding error get the ``DPoP`` challenge (RFC 9449
+    §7.1), other token errors the ``Bearer`` one (RFC 6750 §3). ``None`` stands for "no
+    credential was presented", answered like :class:`~jwtauth.exceptions.NotAuthenticated`:
+    with every scheme the server takes.
     """
+    if isinstance(exc, DPoPError | DPoPBindingError) or (
+        scheme == credentials.DPOP and isinstance(exc, TokenError)
+    ):
+        return dpop.challenge(exc)["WWW-Authenticate"]
     if isinstance(exc, TokenError):
-        return f'Bearer error="invalid_token", error_description="{description(exc)}"'
+        return f'Bearer error="invalid_token", error_description="{exc.challenge_text()}"'
     if exc is None or isinstance(exc, NotAuthenticated):
-        # RFC 6750 §3.1: no error code when the request carried no credential at all.
-        return "Bearer"
+        return _no_credential()
     return None
 
 
-def error(exc: JWTAuthError) -> JsonResponse:
-    """Answer ``exc`` as JSON with its status and stable code."""
-    response = JsonResponse(body(exc), status=exc.status)
-    value = challenge(exc)
+def _no_credential() -> str:
+    # RFC 6750 §3.1, RFC 9449 §7.1: no error code when the request carried no credential; one
+    # challenge per scheme accepted (RFC 9110 §11.6.1 allows a list in one header).
+    p = policy()
+    if p.required:
+        return f'DPoP algs="{p.algs}"'
+    if p.enabled:
+        return f'Bearer, DPoP algs="{p.algs}"'
+    return "Bearer"
+
+
+def error(
+    exc: JWTAuthError, *, scheme: str | None = None, token_endpoint: bool = False
+) -> JsonResponse:
+    """Answer ``exc`` as JSON with its status and stable code.
+
+    ``scheme``: the scheme of the credential presented (see :func:`challenge`).
+    ``token_endpoint``: answer a DPoP proof problem as the login and refresh endpoints do,
+    400 without a challenge (RFC 9449 §5).
+    """
+    if token_endpoint and isinstance(exc, DPoPError):
+        status, value = exc.token_endpoint_status, None
+    else:
+        status, value = exc.status, challenge(exc, scheme)
+    response = JsonResponse(body(exc), status=status)
     if value is not None:
         response["WWW-Authenticate"] = value
+    if isinstance(exc, UseDPoPNonce):
+        response[NONCE_HEADER] = exc.nonce
     if isinstance(exc, Throttled):
         response["Retry-After"] = str(exc.retry_after)
     if exc.status in (401, 429):
@@ -66,15 +80,34 @@ def error(exc: JWTAuthError) -> JsonResponse:
     return response
 
 
-def refused(request: HttpRequest, exc: JWTAuthError) -> JsonResponse:
+def refused(
+    request: HttpRequest, exc: JWTAuthError, *, token_endpoint: bool = False
+) -> JsonResponse:
     """Answer ``exc`` for ``request``; a 401 owed to the access cookie also clears that cookie."""
-    response = error(exc)
     state = getattr(request, ATTR, None)
+    scheme = state.scheme if state is not None else None
+    response = error(exc, scheme=scheme, token_endpoint=token_endpoint)
     if exc.status == 401 and state is not None and state.dead_cookie:
         # The cookie is dead: left in place, it would be refused on every request until it
         # expires (a browser cannot drop an HttpOnly cookie by script).
         cookies.clear_access(response)
     return response
+
+
+def offer_nonce(request: HttpRequest, response: HttpResponseBase) -> None:
+    """Give a request that carried a DPoP proof the nonce to use next, when nonces are required.
+
+    RFC 9449 §8.2 and §9: any answer may carry a fresh ``DPoP-Nonce``, so a client learns the
+    new nonce before the one it holds expires. A ``use_dpop_nonce`` refusal carries its own.
+    """
+    if NONCE_HEADER in response or PROOF_HEADER not in request.META:
+        return
+    state = getattr(request, ATTR, None)
+    refusal = state.error if state is not None else None
+    if isinstance(refusal, UseDPoPNonce):
+        response[NONCE_HEADER] = refusal.nonce
+    elif policy().nonce:
+        response[NONCE_HEADER] = dpop.current_nonce()
 
 
 def page(exc: JWTAuthError) -> HttpResponse:

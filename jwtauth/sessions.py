@@ -17,6 +17,12 @@ The policy: a family ends at the earliest of its refresh token's expiry, its idl
 its absolute lifetime (:func:`jwtauth.models.session_end`), and no token is issued to outlive
 that end. A login past ``JWTAUTH_MAX_SESSIONS_PER_USER`` revokes the user's least recently
 used sessions.
+
+A session started with a DPoP proof is bound to its key for good (RFC 9449 §5, §6): every
+token of the family carries ``cnf.jkt``, the row keeps the thumbprint, and a refresh needs a
+proof from that key. Without one (or with another key) the refresh is refused before the
+compare-and-set, so the token is not spent, and not taken for reuse either: a thief holding
+the token without the key can neither use it nor end the session with it.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from typing import Any
 from django.db import router, transaction
 from django.utils.translation import gettext_lazy as _
 
-from . import active, revocation, signals
+from . import active, dpop, revocation, signals
 from .conf import conf
+from .dpop import Proof
 from .exceptions import TokenError, TokenExpired, TokenReused, TokenRevoked
 from .models import EXPIRED, LIFETIME, REVOKED, TokenSession, session_end, within_policy
 from .tokens import ACCESS, REFRESH, Token, TokenPair, encode, extra_claims, new_jti, now
@@ -53,30 +60,40 @@ def _timestamp(moment: datetime) -> int:
     return (moment - _EPOCH) // _SECOND
 
 
-def _access(user: Any, sid: str, iat: int, auth_time: int, not_after: int) -> tuple[str, Token]:
+def _bound(extra: dict[str, Any], jkt: str | None) -> dict[str, Any]:
+    # RFC 9449 §6.1: a DPoP-bound token names its key's thumbprint in cnf.jkt.
+    return {**extra, **dpop.confirmation(jkt)} if jkt else extra
+
+
+def _access(
+    user: Any, sid: str, iat: int, auth_time: int, not_after: int, jkt: str | None
+) -> tuple[str, Token]:
     # RFC 9068 §2.2.1: auth_time, the login, is set by jwtauth after the project's claims.
-    extra = {**extra_claims(user), "auth_time": auth_time}
+    extra = _bound({**extra_claims(user), "auth_time": auth_time}, jkt)
     exp = min(iat + conf.access_lifetime, not_after)
     return encode(ACCESS, sub=str(user.pk), sid=sid, lifetime=exp - iat, extra=extra, issued=iat)
 
 
 def _refresh(
-    sub: str, sid: str, iat: int, exp: int, auth_time: int, jti: str | None = None
+    sub: str, sid: str, iat: int, exp: int, auth_time: int, jkt: str | None, jti: str | None = None
 ) -> tuple[str, Token]:
-    extra = {"auth_time": auth_time}
+    extra = _bound({"auth_time": auth_time}, jkt)
     return encode(REFRESH, sub=sub, sid=sid, lifetime=exp - iat, extra=extra, jti=jti, issued=iat)
 
 
-def _pair(user: Any, sid: str, moment: datetime, auth_time: int) -> TokenPair:
-    """Issue a pair at ``moment`` for the session logged in at ``auth_time``, within its policy."""
+def _pair(user: Any, sid: str, moment: datetime, auth_time: int, jkt: str | None) -> TokenPair:
+    """Issue a pair at ``moment`` for the session logged in at ``auth_time``, within its policy.
+
+    ``jkt``: the thumbprint of the DPoP key both tokens are bound to, ``None`` for bearer ones.
+    """
     iat = _timestamp(moment)
     # Issuing is a use: the session's end is counted from now, and neither token outlives it.
     end, why = session_end(_moment(auth_time), moment, _moment(iat + conf.refresh_lifetime))
     exp = _timestamp(end)
     if exp <= iat:
         raise _ended(why)
-    refresh, refresh_token = _refresh(str(user.pk), sid, iat, exp, auth_time)
-    access, access_token = _access(user, sid, iat, auth_time, exp)
+    refresh, refresh_token = _refresh(str(user.pk), sid, iat, exp, auth_time, jkt)
+    access, access_token = _access(user, sid, iat, auth_time, exp, jkt)
     return TokenPair(access, refresh, access_token, refresh_token)
 
 
@@ -86,14 +103,18 @@ def _ended(why: str) -> TokenExpired:
     return TokenExpired(_("The session was unused for too long; log in again."))
 
 
-def start(user: Any, *, user_agent: str = "", ip_address: str | None = None) -> TokenPair:
+def start(
+    user: Any, *, user_agent: str = "", ip_address: str | None = None, proof: Proof | None = None
+) -> TokenPair:
     """Start a session for ``user`` and return its first token pair.
 
-    Past ``JWTAUTH_MAX_SESSIONS_PER_USER`` live sessions, the least recently used are revoked.
+    With the login's verified DPoP ``proof``, the session is bound to the proof's key. Past
+    ``JWTAUTH_MAX_SESSIONS_PER_USER`` live sessions, the least recently used are revoked.
     """
     moment = now()
     sid = new_jti()
-    pair = _pair(user, sid, moment, _timestamp(moment))
+    jkt = proof.jkt if proof is not None else None
+    pair = _pair(user, sid, moment, _timestamp(moment), jkt)
     TokenSession.objects.create(
         sid=sid,
         user=user,
@@ -102,6 +123,7 @@ def start(user: Any, *, user_agent: str = "", ip_address: str | None = None) -> 
         refresh_jti=pair.refresh_token.jti,
         user_agent=user_agent[:MAX_USER_AGENT],
         ip_address=ip_address,
+        dpop_jkt=jkt or "",
     )
     enforce_cap(user)
     return pair
@@ -131,11 +153,21 @@ def _auth_time(token: Token) -> int:
     return value
 
 
-def rotate(refresh: Token, *, ip_address: str | None = None, user_agent: str = "") -> TokenPair:
+def rotate(
+    refresh: Token,
+    *,
+    proof: Proof | None = None,
+    ip_address: str | None = None,
+    user_agent: str = "",
+) -> TokenPair:
     """Spend ``refresh`` and return a new pair; answer a retry; revoke the family on reuse.
 
-    ``ip_address`` and ``user_agent`` describe the client, for the reuse warning only.
+    ``proof`` is the request's verified DPoP proof, which a bound refresh token needs (from its
+    key) and a bearer one must not have; the new pair keeps the binding. ``ip_address`` and
+    ``user_agent`` describe the client, for the reuse warning only.
     """
+    # Checked before anything is read or written: a refused key spends nothing.
+    jkt = dpop.check_grant(refresh.claims, proof)
     moment = now()
     # One transaction for everything the rotation reads and writes: the revocation check (a
     # fresh refresh jti is never cached yet, so it reads the database), the user, and the
@@ -143,7 +175,7 @@ def rotate(refresh: Token, *, ip_address: str | None = None, user_agent: str = "
     with transaction.atomic(using=router.db_for_write(TokenSession)):
         revocation.check(refresh)
         user = active.user_of(refresh)
-        pair = _pair(user, refresh.sid, moment, _auth_time(refresh))
+        pair = _pair(user, refresh.sid, moment, _auth_time(refresh), jkt)
         won = (
             TokenSession.objects.filter(
                 sid=refresh.sid,
@@ -181,6 +213,7 @@ def _spent(
             "refreshed_at",
             "last_used",
             "expires_at",
+            "dpop_jkt",
         )
         .first()
     )
@@ -209,18 +242,22 @@ def _is_retry(row: dict[str, Any], jti: str, moment: datetime) -> bool:
 def _retry(row: dict[str, Any], user: Any, sid: str, moment: datetime) -> TokenPair:
     """Answer a retry: the family's current refresh token, re-derived, and a new access token.
 
-    The stored ``jti``, ``iat`` (the rotation), ``exp`` and ``auth_time`` (the login) are the
-    whole of the successor's claims, so signing them again yields the very token the rotation
-    answered (byte for byte with HMAC, RS256 and EdDSA; an equally valid signature with ES256).
+    The stored ``jti``, ``iat`` (the rotation), ``exp``, ``auth_time`` (the login) and DPoP
+    key are the whole of the successor's claims, so signing them again yields the very token
+    the rotation answered (byte for byte with HMAC, RS256 and EdDSA; an equally valid signature
+    with ES256), bound to the same key as before.
     """
     auth_time = _timestamp(row["created_at"])
     exp = _timestamp(row["expires_at"])
     iat = _timestamp(row["refreshed_at"])
-    refresh, refresh_token = _refresh(str(user.pk), sid, iat, exp, auth_time, row["refresh_jti"])
+    jkt = row["dpop_jkt"] or None
+    refresh, refresh_token = _refresh(
+        str(user.pk), sid, iat, exp, auth_time, jkt, row["refresh_jti"]
+    )
     # An administrator may have revoked the successor by its id: a retry must not revive it.
     revocation.check(refresh_token)
     end, _why = session_end(row["created_at"], row["last_used"], row["expires_at"])
-    access, access_token = _access(user, sid, _timestamp(moment), auth_time, _timestamp(end))
+    access, access_token = _access(user, sid, _timestamp(moment), auth_time, _timestamp(end), jkt)
     return TokenPair(access, refresh, access_token, refresh_token)
 
 

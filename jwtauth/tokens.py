@@ -33,6 +33,9 @@ REFRESH: Final = "refresh"
 # so that neither can ever pass for the other (RFC 8725 §3.11).
 TYP: Final = {ACCESS: "at+jwt", REFRESH: "rt+jwt"}
 REGISTERED_CLAIMS: Final = frozenset({"iss", "aud", "sub", "iat", "nbf", "exp", "jti", "sid"})
+# Set by jwtauth only: the registered claims, and the DPoP key binding (RFC 9449 §6.1), which a
+# project's claim would forge or remove.
+RESERVED_CLAIMS: Final = REGISTERED_CLAIMS | {"cnf"}
 HEADER_MEMBERS: Final = frozenset({"alg", "kid", "typ"})
 # A NumericDate must be an integer here, before year 10000: later ones cannot be stored as a
 # datetime (revoking such a token would fail).
@@ -172,10 +175,10 @@ def extra_claims(user: Any) -> dict[str, Any]:
     if hook is None:
         return {}
     extra = dict(hook(user))
-    clash = REGISTERED_CLAIMS.intersection(extra)
+    clash = RESERVED_CLAIMS.intersection(extra)
     if clash:
         raise ImproperlyConfigured(
-            f"JWTAUTH_EXTRA_CLAIMS returned registered claims {sorted(clash)}; they are set by "
+            f"JWTAUTH_EXTRA_CLAIMS returned reserved claims {sorted(clash)}; they are set by "
             "jwtauth and cannot be overridden."
         )
     return extra

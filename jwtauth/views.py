@@ -28,6 +28,7 @@ from . import (
     active,
     cookies,
     credentials,
+    dpop,
     payload,
     requestauth,
     responses,
@@ -39,6 +40,8 @@ from .conf import conf
 from .cookies import enforce_csrf
 from .dberrors import database_error
 from .decorators import allowed_methods
+from .dpop import DPoPError, InvalidDPoPProof, Proof
+from .dpop.policy import policy
 from .exceptions import (
     BadRequest,
     InvalidCredentials,
@@ -62,12 +65,13 @@ View = Callable[..., HttpResponseBase]
 
 
 def endpoint(
-    *methods: str, auth: bool = False, clears_cookies: bool = False
+    *methods: str, auth: bool = False, clears_cookies: bool = False, token_endpoint: bool = False
 ) -> Callable[[View], View]:
     """Wrap a view: allowed methods, token requirement, CSRF for cookies, JSON errors.
 
     Every endpoint authenticates its own request (:func:`jwtauth.requestauth.authenticate`),
-    so it answers alike with or without the middleware installed.
+    so it answers alike with or without the middleware installed. A ``token_endpoint`` (login,
+    refresh) answers a DPoP proof problem with 400 and no challenge (RFC 9449 §5).
     """
 
     allowed = allowed_methods(methods)
@@ -80,7 +84,7 @@ def endpoint(
             try:
                 return _run(view, request, auth, *args, **kwargs)
             except JWTAuthError as e:
-                response = responses.refused(request, e)
+                response = responses.refused(request, e, token_endpoint=token_endpoint)
             except DataError as e:
                 # A value the database refuses (one that slipped past validation) is the
                 # client's, not an outage: a 503 would invite retries.
@@ -90,6 +94,7 @@ def endpoint(
                 response = responses.error(database_error(e, view.__name__))
             if clears_cookies and _should_clear(request, response):
                 cookies.clear_tokens(response)
+            responses.offer_nonce(request, response)
             return response
 
         marked: View = lenient(csrf_exempt(wrapper))
@@ -136,8 +141,10 @@ def user_agent(request: HttpRequest) -> str:
 
 
 def _token_response(pair: TokenPair, use_cookies: bool) -> HttpResponse:
-    # "Bearer" is the RFC 6750 token type, not a password (bandit B105 keys on the name).
-    body: dict[str, Any] = {"token_type": "Bearer", "expires_in": conf.access_lifetime}  # nosec B105
+    # RFC 9449 §5: "DPoP" tells the client its tokens are bound (a server that ignored its
+    # proof would say "Bearer"). These are token types, not passwords (bandit B105).
+    token_type = credentials.DPOP if "cnf" in pair.access_token.claims else credentials.BEARER
+    body: dict[str, Any] = {"token_type": token_type, "expires_in": conf.access_lifetime}
     if not use_cookies:
         body.update(access=pair.access, refresh=pair.refresh)
     response = responses.tokens(body)
@@ -146,15 +153,43 @@ def _token_response(pair: TokenPair, use_cookies: bool) -> HttpResponse:
     return response
 
 
-@endpoint("POST")
+def _login_proof(request: HttpRequest, use_cookies: bool) -> Proof | None:
+    """Return the login's verified DPoP proof, or ``None`` for a bearer login.
+
+    Checked before the password (and the throttle): a proof problem, a nonce challenge among
+    them, costs no password hash and counts as no failed attempt.
+    """
+    p = policy()
+    if requestauth.PROOF_HEADER not in request.META:
+        if p.required:
+            raise InvalidDPoPProof(
+                _("This server issues DPoP-bound tokens only; send a DPoP proof.")
+            )
+        return None
+    if not (p.enabled or p.required):
+        return None  # RFC 9449 §5: a server without DPoP ignores the header ("Bearer" says so)
+    if use_cookies:
+        # A cookie is sent by the browser on its own, with no proof; bound tokens are held by
+        # the script that holds the key (docs/dpop.md, "Cookies").
+        raise BadRequest(
+            _("DPoP-bound tokens are not delivered in cookies; log in without 'cookie'.")
+        )
+    return requestauth.proof(request)
+
+
+@endpoint("POST", token_endpoint=True)
 def login(request: HttpRequest) -> HttpResponseBase:
-    """Exchange a username and password for a token pair and a new session."""
+    """Exchange a username and password for a token pair and a new session.
+
+    With a DPoP proof the session is bound to the proof's key (RFC 9449 §5).
+    """
     data = payload.read(request)
     username = payload.string(data, "username", 254)
     password = payload.string(data, "password", 4096)
     use_cookies = bool(conf.COOKIES) and payload.flag(data, "cookie")
     if use_cookies:
         enforce_csrf(request)
+    proof = _login_proof(request, use_cookies)
     ip = client_ip(request)
     attempt = throttle.reserve(username, ip)  # counted before the hash: no race past the limit
     # Django's ModelBackend hashes a dummy password for unknown users, so a wrong username
@@ -163,7 +198,7 @@ def login(request: HttpRequest) -> HttpResponseBase:
     if not active.is_active(user):
         raise InvalidCredentials()
     attempt.succeeded()
-    pair = sessions.start(user, user_agent=user_agent(request), ip_address=ip)
+    pair = sessions.start(user, user_agent=user_agent(request), ip_address=ip, proof=proof)
     user_logged_in.send(sender=user.__class__, request=request, user=user)
     return _token_response(pair, use_cookies)
 
@@ -177,9 +212,12 @@ def _presented_refresh(request: HttpRequest, data: dict[str, Any]) -> tuple[str 
     return raw, False
 
 
-@endpoint("POST")
+@endpoint("POST", token_endpoint=True)
 def refresh(request: HttpRequest) -> HttpResponseBase:
-    """Rotate a refresh token: spend it and answer a new access and refresh token."""
+    """Rotate a refresh token: spend it and answer a new access and refresh token.
+
+    A DPoP-bound refresh token needs a proof from its key, checked before it is spent.
+    """
     data = payload.read(request)
     raw, from_cookie = _presented_refresh(request, data)
     if raw is None:
@@ -187,8 +225,12 @@ def refresh(request: HttpRequest) -> HttpResponseBase:
     if from_cookie:
         enforce_csrf(request)
     try:
+        token = decode(raw, REFRESH)
         pair = sessions.rotate(
-            decode(raw, REFRESH), ip_address=client_ip(request), user_agent=user_agent(request)
+            token,
+            proof=requestauth.proof(request),
+            ip_address=client_ip(request),
+            user_agent=user_agent(request),
         )
     except TokenError as e:
         response = responses.error(e)
@@ -212,7 +254,7 @@ def logout(request: HttpRequest) -> HttpResponseBase:
     if access is not None:
         sessions.end(access)
     if raw_refresh is not None:
-        ended = _end_refresh(raw_refresh, ended) or ended
+        ended = _end_refresh(request, raw_refresh, ended) or ended
     error = state.error
     if not ended:
         # A token that is merely expired or already revoked has nothing left to end.
@@ -236,7 +278,7 @@ def _logged_out(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _end_refresh(raw: str, already_ended: bool) -> bool:
+def _end_refresh(request: HttpRequest, raw: str, already_ended: bool) -> bool:
     try:
         token = decode(raw, REFRESH)
     except TokenExpired:
@@ -248,6 +290,14 @@ def _end_refresh(raw: str, already_ended: bool) -> bool:
     if revocation.is_revoked(token):
         # A spent family (or a deleted user's) has nothing left to end.
         return False
+    try:
+        # A bound refresh token ends its session only with a proof from its key: stolen
+        # alone, it must not even log its owner out.
+        dpop.check_grant(token.claims, requestauth.proof(request))
+    except (TokenError, DPoPError):
+        if already_ended:
+            return False
+        raise
     sessions.end(token)
     return True
 

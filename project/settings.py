@@ -220,6 +220,14 @@ JWTAUTH_CACHE_RETRY_AFTER = env.float("JWT_CACHE_RETRY_AFTER", default=5.0)
 JWTAUTH_CACHE_MIN_REPLICAS = env.int("JWT_CACHE_MIN_REPLICAS", default=None)
 JWTAUTH_REFRESH_REUSE_INTERVAL = env.int("JWT_REFRESH_REUSE_INTERVAL", default=30)
 
+# DPoP (RFC 9449, docs/dpop.md): tokens bound to a key the client holds.
+JWTAUTH_DPOP_ENABLED = env.bool("JWT_DPOP_ENABLED", default=True)
+JWTAUTH_DPOP_REQUIRED = env.bool("JWT_DPOP_REQUIRED", default=False)
+JWTAUTH_DPOP_ALGORITHMS = env.list("JWT_DPOP_ALGORITHMS", default=["ES256", "Ed25519", "EdDSA"])
+JWTAUTH_DPOP_IAT_SKEW = env.int("JWT_DPOP_IAT_SKEW", default=60)
+JWTAUTH_DPOP_NONCE = env.bool("JWT_DPOP_NONCE", default=False)
+JWTAUTH_DPOP_NONCE_LIFETIME = env.int("JWT_DPOP_NONCE_LIFETIME", default=300)
+
 # In the environment, 0 turns a session limit off (the setting's None).
 JWTAUTH_MAX_SESSIONS_PER_USER = env.int("JWT_MAX_SESSIONS_PER_USER", default=200) or None
 _idle_days = env.float("JWT_SESSION_IDLE_DAYS", default=7.0)
@@ -237,6 +245,10 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
 if env.bool("DJANGO_TRUST_X_FORWARDED_PROTO", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Behind a proxy that sets (and overwrites) X-Forwarded-Host / -Port: the URL a client used,
+# which DPoP proofs sign (their htu), is rebuilt from them.
+USE_X_FORWARDED_HOST = env.bool("DJANGO_USE_X_FORWARDED_HOST", default=False)
+USE_X_FORWARDED_PORT = env.bool("DJANGO_USE_X_FORWARDED_PORT", default=False)
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True

@@ -13,12 +13,16 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from django.conf import settings
 from django.core.cache import cache
 
-from jwtauth import cachestate, requestauth, sessions
+from jwtauth import cachestate, dpop, requestauth, sessions, tokens
 from jwtauth.conf import forget_derived
+from jwtauth.dpop.client import DPoPKey
 from loadtest.stack import RedisServer as PrivateRedis
 from loadtest.stack import free_port  # noqa: F401 - re-exported for the tests
 
 PASSWORD = "correct horse battery staple"
+# The challenge to a request without a credential: every scheme taken (RFC 6750 §3.1, RFC 9449
+# §7.1), DPoP with the default algorithms.
+NO_CREDENTIAL = 'Bearer, DPoP algs="ES256 Ed25519 EdDSA"'
 IN_CI = bool(os.environ.get("CI"))
 
 
@@ -81,6 +85,50 @@ def other_user(django_user_model: Any) -> Any:
 def pair(user: Any) -> Any:
     """Return a fresh token pair from a new session of ``user``."""
     return sessions.start(user, user_agent="pytest", ip_address="127.0.0.1")
+
+
+@pytest.fixture
+def dpop_key() -> DPoPKey:
+    """Return a client's DPoP key (EC P-256, ES256)."""
+    return DPoPKey.generate()
+
+
+@pytest.fixture
+def bound_pair(user: Any, dpop_key: DPoPKey) -> Any:
+    """Return a token pair of a new session of ``user`` bound to ``dpop_key`` (RFC 9449 §6)."""
+    proof = dpop.Proof(jkt=dpop_key.thumbprint, jti="login", iat=0, alg=dpop_key.alg)
+    return sessions.start(user, user_agent="pytest", ip_address="127.0.0.1", proof=proof)
+
+
+def bound_access(pair: Any, jkt: str = "A" * 43) -> str:
+    """Return an access token of ``pair``'s session bound to the key ``jkt`` (RFC 9449 §6.1).
+
+    Signed directly with the token core, as any token of the session would be bound.
+    """
+    claims = {"auth_time": pair.access_token.iat, "cnf": {"jkt": jkt}}
+    raw, _ = tokens.encode(
+        tokens.ACCESS,
+        sub=pair.access_token.sub,
+        sid=pair.access_token.sid,
+        lifetime=60,
+        extra=claims,
+    )
+    return raw
+
+
+def dpop_headers(
+    key: DPoPKey, method: str, path: str, access: str | None = None, nonce: str | None = None
+) -> dict[str, str]:
+    """Return test-client kwargs for a DPoP request to ``path`` on ``testserver``.
+
+    A fresh proof for ``method`` and the URL the test client uses; with ``access``, the proof's
+    ``ath`` and ``Authorization: DPoP <access>``.
+    """
+    url = f"http://testserver{path}"
+    headers = {"HTTP_DPOP": key.proof(method, url, access_token=access, nonce=nonce)}
+    if access is not None:
+        headers["HTTP_AUTHORIZATION"] = f"DPoP {access}"
+    return headers
 
 
 @pytest.fixture

@@ -14,3 +14,4 @@ from tests.settings import CACHES, DATABASES
 
 DATABASES["default"]["NAME"] = os.environ["JWTAUTH_LIVE_DB_NAME"]
 CACHES["default"]["KEY_PREFIX"] = os.environ["JWTAUTH_LIVE_KEY_PREFIX"]
+JWTAUTH_DPOP_NONCE = os.environ.get("JWTAUTH_LIVE_DPOP_NONCE") == "1"

@@ -11,7 +11,7 @@ from jwtauth import revocation, sessions
 from jwtauth.backends import JWTBackend, user_for, verify_access
 from jwtauth.conf import conf
 from jwtauth.exceptions import TokenError, TokenRevoked
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, bound_access
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +110,11 @@ def test_user_for_skips_inactive_users(pair: Any, user: Any, django_user_model: 
     assert user_for(pair.access_token) == user
     django_user_model.objects.filter(pk=user.pk).update(is_active=False)
     assert user_for(pair.access_token) is None
+
+
+def test_a_dpop_bound_token_authenticates_nobody_without_its_proof(pair: Any) -> None:
+    # The backend takes a bare token: a bound one would be a downgrade to Bearer (§7.1).
+    raw = bound_access(pair)
+    assert verify_access(raw)[0].claims["cnf"] == {"jkt": "A" * 43}  # a valid token...
+    assert JWTBackend().authenticate(None, token=raw) is None  # ...refused without a proof
+    assert authenticate(None, token=raw) is None

@@ -1,4 +1,4 @@
-"""Finding the credential: one Bearer token from the header, or the access cookie."""
+"""Finding the credential: one Bearer or DPoP token from the header, or the access cookie."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ import pytest
 from django.test import RequestFactory
 
 from jwtauth import credentials
-from jwtauth.credentials import COOKIE, HEADER, Credential, find, from_header
+from jwtauth.credentials import (
+    BEARER,
+    COOKIE,
+    DPOP,
+    HEADER,
+    Credential,
+    MalformedCredential,
+    find,
+    parse_header,
+)
 from jwtauth.exceptions import TokenError
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
@@ -19,38 +28,60 @@ TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
     [f"Bearer {TOKEN}", f"bearer {TOKEN}", f"BEARER {TOKEN}", f"  Bearer   {TOKEN}  "],
 )
 def test_a_bearer_value_yields_its_token(value: str) -> None:
-    assert from_header(value) == TOKEN
+    assert parse_header(value) == (BEARER, TOKEN)
 
 
-@pytest.mark.parametrize(
-    "value", ["", "Basic YWxpY2U6cHc=", "Token abc", "Digest username=x", "Bearertoken"]
-)
-def test_other_schemes_are_no_credential(value: str) -> None:
-    assert from_header(value) is None
+@pytest.mark.parametrize("value", [f"DPoP {TOKEN}", f"dpop {TOKEN}", f"DPOP  {TOKEN} "])
+def test_a_dpop_value_yields_its_token_and_scheme(value: str) -> None:
+    # RFC 9449 §7.1, with RFC 9110 §11.1's case-insensitive scheme name.
+    assert parse_header(value) == (DPOP, TOKEN)
 
 
 @pytest.mark.parametrize(
     "value",
+    ["", "Basic YWxpY2U6cHc=", "Token abc", "Digest username=x", "Bearertoken", "DPoPtoken"],
+)
+def test_other_schemes_are_no_credential(value: str) -> None:
+    assert parse_header(value) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "scheme"),
     [
-        "Bearer",
-        "Bearer ",
-        f"Bearer {TOKEN} {TOKEN}",
-        f"Bearer {TOKEN},Bearer {TOKEN}",
-        f"Bearer {TOKEN}, Basic YWxpY2U6cHc=",
-        f"Basic YWxpY2U6cHc=, Bearer {TOKEN}",
-        f"Bearer {TOKEN}==",
-        f"Bearer {TOKEN}\x00",
-        "Bearer tökën",
+        ("Bearer", BEARER),
+        ("Bearer ", BEARER),
+        (f"Bearer {TOKEN} {TOKEN}", BEARER),
+        (f"Bearer {TOKEN},Bearer {TOKEN}", BEARER),
+        (f"Bearer {TOKEN}, Basic YWxpY2U6cHc=", BEARER),
+        (f"Basic YWxpY2U6cHc=, Bearer {TOKEN}", BEARER),
+        (f"Bearer {TOKEN}==", BEARER),
+        (f"Bearer {TOKEN}\x00", BEARER),
+        ("Bearer tökën", BEARER),
+        ("DPoP", DPOP),
+        (f"DPoP {TOKEN} {TOKEN}", DPOP),
+        (f"DPoP {TOKEN}, DPoP {TOKEN}", DPOP),
+        (f"DPoP {TOKEN}, Bearer {TOKEN}", DPOP),
+        (f"Bearer {TOKEN}, DPoP {TOKEN}", BEARER),
+        (f"Basic YWxpY2U6cHc=, DPoP {TOKEN}", DPOP),
     ],
 )
-def test_anything_but_exactly_one_token_is_refused(value: str) -> None:
-    with pytest.raises(TokenError):
-        from_header(value)
+def test_anything_but_exactly_one_token_is_refused(value: str, scheme: str) -> None:
+    with pytest.raises(MalformedCredential) as refused:
+        parse_header(value)
+    # A token error, answered with the challenge of the scheme the header named.
+    assert isinstance(refused.value, TokenError)
+    assert refused.value.scheme == scheme
 
 
 def test_find_reads_the_header(rf: RequestFactory) -> None:
     request = rf.get("/", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
     assert find(request) == Credential(TOKEN, HEADER)
+    assert find(request).scheme == BEARER  # type: ignore[union-attr]
+
+
+def test_find_reads_a_dpop_header(rf: RequestFactory) -> None:
+    request = rf.get("/", HTTP_AUTHORIZATION=f"DPoP {TOKEN}")
+    assert find(request) == Credential(TOKEN, HEADER, DPOP)
 
 
 def test_find_reads_the_access_cookie_in_cookie_mode(rf: RequestFactory, settings: Any) -> None:

@@ -14,6 +14,7 @@ from django.views import View
 
 from jwtauth.conf import conf
 from jwtauth.decorators import JWTRequiredMixin, allow_methods, jwt_required
+from tests.conftest import NO_CREDENTIAL
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -98,7 +99,7 @@ def test_no_token_is_401_json_not_a_redirect(url: str) -> None:
     assert response.status_code == 401
     assert "Location" not in response
     assert error_of(response) == "not_authenticated"
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 @pytest.mark.parametrize("url", SYNC)

@@ -980,11 +980,14 @@ def test_binding_errors_are_token_errors() -> None:
 
 
 def test_the_challenge_for_an_invalid_proof() -> None:
-    headers = dpop.challenge(dpop.InvalidDPoPProof('A "quoted" \\ détail'))
+    headers = dpop.challenge(dpop.InvalidDPoPProof('A "quoted" \\ detail'))
     assert headers == {
         "WWW-Authenticate": 'DPoP error="invalid_dpop_proof", '
-        'error_description="A quoted  dtail", algs="ES256 Ed25519 EdDSA"'
+        'error_description="A quoted  detail", algs="ES256 Ed25519 EdDSA"'
     }
+    # Not ASCII (a translation, say): the error's English text, for the client's developer.
+    headers = dpop.challenge(dpop.InvalidDPoPProof("Une preuve invalide, hélas"))
+    assert 'error_description="The DPoP proof is invalid."' in headers["WWW-Authenticate"]
 
 
 def test_the_challenge_for_a_nonce() -> None:
@@ -1041,10 +1044,26 @@ def test_a_bad_nonce_lifetime_is_an_error(settings: Any, value: Any) -> None:
     assert _check_ids() == ["jwtauth.E016"]
 
 
-@pytest.mark.parametrize("name", ["JWTAUTH_DPOP_NONCE", "JWTAUTH_DPOP_REQUIRED"])
+@pytest.mark.parametrize(
+    "name", ["JWTAUTH_DPOP_ENABLED", "JWTAUTH_DPOP_NONCE", "JWTAUTH_DPOP_REQUIRED"]
+)
 def test_the_switches_must_be_booleans(settings: Any, name: str) -> None:
     setattr(settings, name, "yes")
     assert _check_ids() == ["jwtauth.E017"]
+
+
+def test_requiring_dpop_while_it_is_off_is_an_error(settings: Any) -> None:
+    settings.JWTAUTH_DPOP_REQUIRED = True
+    settings.JWTAUTH_DPOP_ENABLED = False
+    assert _check_ids() == ["jwtauth.E021"]
+
+
+def test_requiring_dpop_with_cookies_warns_that_cookie_logins_are_refused(settings: Any) -> None:
+    settings.JWTAUTH_DPOP_REQUIRED = True
+    settings.JWTAUTH_COOKIES = True
+    assert _check_ids() == ["jwtauth.W005"]
+    settings.JWTAUTH_COOKIES = False
+    assert _check_ids() == []
 
 
 def test_the_rsa_algorithms_may_be_allowed(settings: Any) -> None:

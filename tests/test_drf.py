@@ -15,6 +15,9 @@ from rest_framework.views import APIView
 from jwtauth import revocation, sessions
 from jwtauth.conf import conf
 from jwtauth.contrib.drf import JWTAuthentication
+from jwtauth.dpop import current_nonce
+from jwtauth.dpop.client import DPoPKey
+from tests.conftest import NO_CREDENTIAL, dpop_headers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -56,7 +59,7 @@ def test_a_valid_token_authenticates(client: Client, pair: Any, user: Any, mode:
 def test_no_token_is_401_with_a_bare_bearer_challenge(client: Client, mode: str) -> None:
     response = client.get(ME)
     assert response.status_code == 401  # not DRF's 403: the class names a challenge
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 @pytest.mark.parametrize(
@@ -150,3 +153,50 @@ def test_the_class_returns_the_verified_token_as_request_auth(rf: Any, pair: Any
     assert user.get_username() == "alice"
     assert token.jti == pair.access_token.jti
     assert JWTAuthentication().authenticate(Request(rf.get("/"))) is None
+
+
+def test_a_dpop_credential_authenticates(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey, user: Any, mode: str
+) -> None:
+    response = client.get(ME, **dpop_headers(dpop_key, "GET", ME, bound_pair.access))
+    assert (response.status_code, response.json()) == (200, {"id": user.pk, "username": "alice"})
+
+
+def test_a_bound_token_as_bearer_is_refused_with_the_dpop_challenge(
+    client: Client, bound_pair: Any, mode: str
+) -> None:
+    response = client.get(ME, **bearer(bound_pair.access))
+    assert response.status_code == 401
+    detail = "The token is bound to a key; send it with DPoP and a proof."
+    assert response.json() == {"error": "token_invalid", "detail": detail}
+    assert response["WWW-Authenticate"] == (
+        f'DPoP error="invalid_token", error_description="{detail}", algs="ES256 Ed25519 EdDSA"'
+    )
+
+
+def test_a_proof_for_another_url_is_refused_alike_with_and_without_the_middleware(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey, mode: str
+) -> None:
+    response = client.get(ME, **dpop_headers(dpop_key, "GET", "/api/me/", bound_pair.access))
+    assert response.status_code == 401
+    detail = "The DPoP proof is for another URL."
+    assert response.json() == {"error": "invalid_dpop_proof", "detail": detail}
+    assert response["WWW-Authenticate"] == (
+        f'DPoP error="invalid_dpop_proof", error_description="{detail}", algs="ES256 Ed25519 EdDSA"'
+    )
+
+
+def test_a_nonce_challenge_carries_the_nonce(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey, mode: str, settings: Any
+) -> None:
+    settings.JWTAUTH_DPOP_NONCE = True
+    if mode == "without middleware":
+        # DRF's own handler cannot add the header; jwtauth's handler does.
+        settings.REST_FRAMEWORK = {"EXCEPTION_HANDLER": "jwtauth.contrib.drf.exception_handler"}
+    response = client.get(ME, **dpop_headers(dpop_key, "GET", ME, bound_pair.access))
+    assert (response.status_code, response.json()["error"]) == (401, "use_dpop_nonce")
+    assert response["DPoP-Nonce"] == current_nonce()
+    assert response["WWW-Authenticate"].startswith('DPoP error="use_dpop_nonce"')
+    nonce = response["DPoP-Nonce"]
+    retried = client.get(ME, **dpop_headers(dpop_key, "GET", ME, bound_pair.access, nonce))
+    assert retried.status_code == 200

@@ -26,11 +26,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import jwt
 import pytest
 from django.conf import settings
 from django.db import connection
 
+from jwtauth.contrib.httpx import DPoPAuth
+from jwtauth.dpop.client import DPoPKey
 from jwtauth.models import TokenSession
 from tests.conftest import PASSWORD, free_port
 
@@ -121,6 +124,9 @@ def elsewhere(
         "DJANGO_SETTINGS_MODULE": "tests.live_settings",
         "JWTAUTH_LIVE_DB_NAME": str(connection.settings_dict["NAME"]),
         "JWTAUTH_LIVE_KEY_PREFIX": settings.CACHES["default"]["KEY_PREFIX"],
+        # Server nonces on there (they concern DPoP proofs only): the DPoP tests check that
+        # one process accepts the nonces another gave out.
+        "JWTAUTH_LIVE_DPOP_NONCE": "1",
     }
     command = [
         sys.executable, "-m", "gunicorn", "project.wsgi:application",
@@ -312,3 +318,62 @@ def test_concurrent_refreshes_across_processes_all_get_the_one_successor(
             for answer in answers[:2]:
                 assert server.call("GET", "/api/me/", token=answer.body["access"]).status == 200
         assert elsewhere.call("POST", "/auth/refresh/", {"refresh": successor}).status == 200
+
+
+# --- DPoP with the Python client helper (jwtauth.contrib.httpx) -------------------------------
+
+
+def test_the_httpx_helper_logs_in_calls_refreshes_and_logs_out_with_bound_tokens(
+    here: Server, elsewhere: Server, user: Any
+) -> None:
+    auth = DPoPAuth()
+    with (
+        httpx.Client(base_url=here.url, auth=auth) as near,
+        httpx.Client(base_url=elsewhere.url, auth=auth) as far,
+    ):
+        login = near.post("/auth/login/", json={"username": "alice", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        assert login.json()["token_type"] == "DPoP"
+        assert claims(login.json()["access"])["cnf"] == {"jkt": auth.key.thumbprint}
+        auth.access_token = login.json()["access"]
+        # The other process asks for a nonce first (its nonces are on): the helper follows.
+        for client in (near, far):
+            for path in ("/api/me/", "/api/drf/me/", "/api/ninja/me/"):
+                response = client.get(path)
+                assert response.status_code == 200, (client.base_url, path, response.text)
+        # The access token alone, as a thief would hold it, is worthless in either process.
+        for server in (here, elsewhere):
+            stolen = server.call("GET", "/api/me/", token=auth.access_token)
+            assert (stolen.status, stolen.error) == (401, "token_invalid")
+            assert stolen.headers["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
+        refreshed = far.post("/auth/refresh/", json={"refresh": login.json()["refresh"]})
+        assert refreshed.status_code == 200, refreshed.text
+        auth.access_token = refreshed.json()["access"]
+        assert near.get("/api/me/").status_code == 200
+        assert near.post("/auth/logout/").status_code == 204
+        refused = far.get("/api/me/")
+        assert (refused.status_code, refused.json()["error"]) == (401, "token_revoked")
+
+
+def test_a_nonce_from_one_process_is_good_in_every_other_and_a_proof_only_once(
+    here: Server, elsewhere: Server, user: Any, settings: Any
+) -> None:
+    settings.JWTAUTH_DPOP_NONCE = True  # in this process; the gunicorn workers have it too
+    key = DPoPKey.generate()
+    # Any answer to a request carrying a proof names the nonce to use (RFC 9449 §8.2).
+    pinged = httpx.get(f"{elsewhere.url}/api/ping/", headers={"DPoP": key.proof("GET", "x")})
+    nonce = pinged.headers["DPoP-Nonce"]
+    login = httpx.post(
+        f"{here.url}/auth/login/",
+        json={"username": "alice", "password": PASSWORD},
+        headers={"DPoP": key.proof("POST", f"{here.url}/auth/login/", nonce=nonce)},
+    )
+    assert login.status_code == 200, login.text  # no challenge: the nonce is good here too
+    bound = login.json()["access"]
+    url = f"{elsewhere.url}/api/me/"
+    proof = key.proof("GET", url, access_token=bound, nonce=nonce)
+    headers = {"Authorization": f"DPoP {bound}", "DPoP": proof}
+    # Sent four times to two workers: the first is accepted, every replay refused, whichever
+    # worker it reaches (the replay cache is shared, RFC 9449 §11.1).
+    statuses = [httpx.get(url, headers=headers).status_code for _ in range(4)]
+    assert statuses == [200, 401, 401, 401]

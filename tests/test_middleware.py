@@ -24,7 +24,7 @@ from jwtauth import revocation, sessions
 from jwtauth.checks import AUTH_MIDDLEWARE, JWT_MIDDLEWARE, ORDER_ERROR
 from jwtauth.conf import conf
 from jwtauth.decorators import jwt_required
-from tests.conftest import free_port
+from tests.conftest import NO_CREDENTIAL, bound_access, free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -125,7 +125,7 @@ def test_another_scheme_is_not_a_token(client: Client) -> None:
     assert client.get("/api/ping/", HTTP_AUTHORIZATION="Basic YWxpY2U6cHc=").status_code == 200
     response = client.get("/api/me/", HTTP_AUTHORIZATION="Basic YWxpY2U6cHc=")
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 @pytest.mark.parametrize("name", ["access_token", "token", "auth_token", "jwt"])
@@ -133,7 +133,7 @@ def test_tokens_are_never_read_from_the_query_string(client: Client, pair: Any, 
     response = client.get(f"/api/me/?{name}={pair.access}")
     assert response.status_code == 401
     assert error_of(response) == "not_authenticated"
-    assert response["WWW-Authenticate"] == "Bearer"  # RFC 6750 §3.1: no token, no error code
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL  # RFC 6750 §3.1: no token, no error code
     assert client.get(f"/t/auth-only/?{name}={pair.access}").json()["jti"] is None
 
 
@@ -426,3 +426,10 @@ def _outcome(process: subprocess.Popen[bytes], url: str, timeout: float) -> str:
         except OSError:
             time.sleep(0.1)  # waiting for a child process, not for app time
     return "exited"
+
+
+def test_a_dpop_bound_token_is_refused_as_a_bearer_token(client: Client, pair: Any) -> None:
+    # RFC 9449 §7.1: no downgrade. Before DPoP was wired in, a bound token passed as Bearer.
+    response = client.get("/api/me/", **bearer(bound_access(pair)))
+    assert (response.status_code, error_of(response)) == (401, "token_invalid")
+    assert response["WWW-Authenticate"].startswith('DPoP error="invalid_token"')

@@ -12,8 +12,11 @@ from ninja.errors import AuthenticationError
 
 from jwtauth import revocation, sessions
 from jwtauth.contrib.ninja import JWTAuth, install
-from jwtauth.exceptions import TokenRevoked
+from jwtauth.dpop import current_nonce
+from jwtauth.dpop.client import DPoPKey
+from jwtauth.exceptions import TokenError, TokenRevoked
 from jwtauth.tokens import REFRESH, decode
+from tests.conftest import NO_CREDENTIAL, bound_access, dpop_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -49,7 +52,7 @@ def test_no_token_is_401_not_authenticated(client: Client) -> None:
     response = client.get(ME)
     assert response.status_code == 401
     assert response.json()["error"] == "not_authenticated"
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 def test_forged_token_is_401(client: Client, pair: Any) -> None:
@@ -198,3 +201,42 @@ def test_install_keeps_other_authentication_errors() -> None:
 
 def test_openapi_security_scheme_is_bearer() -> None:
     assert JWTAuth().openapi_security_schema == {"type": "http", "scheme": "bearer"}
+
+
+def test_authenticate_refuses_a_dpop_bound_token_it_gets_without_a_proof(pair: Any) -> None:
+    # Ninja's HttpBearer API hands over the bare token: a bound one must not pass as Bearer.
+    with pytest.raises(TokenError):
+        JWTAuth().authenticate(RequestFactory().get(ME), bound_access(pair))
+
+
+@pytest.mark.parametrize("middleware", [True, False], ids=["with middleware", "without"])
+def test_a_dpop_credential_authenticates_and_a_bad_proof_gets_the_dpop_challenge(
+    client: Client,
+    user: Any,
+    bound_pair: Any,
+    dpop_key: DPoPKey,
+    settings: Any,
+    middleware: bool,
+) -> None:
+    if not middleware:
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if m != JWT_MIDDLEWARE]
+    ok = client.get(ME, **dpop_headers(dpop_key, "GET", ME, bound_pair.access))
+    assert (ok.status_code, ok.json()) == (200, {"id": user.pk, "username": "alice"})
+    posted = client.post(
+        ECHO,
+        {"message": "hi"},
+        content_type="application/json",
+        **dpop_headers(dpop_key, "POST", ECHO, bound_pair.access),
+    )
+    assert posted.status_code == 200  # a DPoP header needs no CSRF token, as Bearer does
+    stale = client.get(ME, **dpop_headers(dpop_key, "POST", ME, bound_pair.access))
+    assert stale.status_code == 401
+    assert stale.json() == {
+        "error": "invalid_dpop_proof",
+        "detail": "The DPoP proof is for another HTTP method.",
+    }
+    assert stale["WWW-Authenticate"].startswith('DPoP error="invalid_dpop_proof"')
+    settings.JWTAUTH_DPOP_NONCE = True
+    challenged = client.get(ME, **dpop_headers(dpop_key, "GET", ME, bound_pair.access))
+    assert (challenged.status_code, challenged.json()["error"]) == (401, "use_dpop_nonce")
+    assert challenged["DPoP-Nonce"] == current_nonce()

@@ -18,6 +18,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 import jwtauth
 from jwtauth import exceptions
+from jwtauth.dpop import errors as dpop_errors
+from jwtauth.dpop.client import DPoPKey
+from tests.conftest import dpop_headers
 
 DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 DOC: dict[str, Any] = json.loads(DOCUMENT.read_text())
@@ -122,7 +125,8 @@ def test_every_route_of_the_site_is_documented() -> None:
 def test_every_error_code_is_documented() -> None:
     codes = {
         cls.code
-        for cls in vars(exceptions).values()
+        for module in (exceptions, dpop_errors)
+        for cls in vars(module).values()
         if isinstance(cls, type) and issubclass(cls, exceptions.JWTAuthError)
     }
     codes.discard(exceptions.JWTAuthError.code)
@@ -209,6 +213,45 @@ class TestResponsesMatch:
     def test_demo_me(self, client: Client, auth_header: Any, path: str) -> None:
         assert_matches(client.get(path, **auth_header), path, "get")
         assert_matches(client.get(path), path, "get")
+
+    def test_dpop_login_requests_and_refusals(
+        self, client: Client, user: Any, password: str, settings: Any
+    ) -> None:
+        key = DPoPKey.generate()
+        credentials = {"username": "alice", "password": password}
+        login = client.post(
+            "/auth/login/",
+            credentials,
+            "application/json",
+            **dpop_headers(key, "POST", "/auth/login/"),
+        )
+        assert login.json()["token_type"] == "DPoP"
+        assert_matches(login, "/auth/login/", "post")
+        access, refresh = login.json()["access"], login.json()["refresh"]
+        for path in ("/api/me/", "/api/drf/me/", "/api/ninja/me/", "/auth/sessions/"):
+            served = client.get(path, **dpop_headers(key, "GET", path, access))
+            assert served.status_code == 200
+            assert_matches(served, path, "get")
+            for refused in (
+                client.get(path, HTTP_AUTHORIZATION=f"Bearer {access}"),
+                client.get(path, **dpop_headers(key, "GET", "/elsewhere/", access)),
+            ):
+                assert refused.status_code == 401
+                assert refused["WWW-Authenticate"].startswith("DPoP ")
+                assert_matches(refused, path, "get")
+        unbound = client.post("/auth/refresh/", {"refresh": refresh}, "application/json")
+        assert unbound.json()["error"] == "invalid_dpop_proof"
+        assert_matches(unbound, "/auth/refresh/", "post")
+        settings.JWTAUTH_DPOP_NONCE = True
+        nonce = client.post(
+            "/auth/refresh/", {"refresh": refresh}, "application/json",
+            **dpop_headers(key, "POST", "/auth/refresh/"),
+        )  # fmt: skip
+        assert nonce.json()["error"] == "use_dpop_nonce"
+        assert_matches(nonce, "/auth/refresh/", "post")
+        logout = client.post("/auth/logout/", **dpop_headers(key, "POST", "/auth/logout/", access))
+        assert (logout.status_code, logout.json()["error"]) == (401, "use_dpop_nonce")
+        assert_matches(logout, "/auth/logout/", "post")
 
     def test_ping_csrf_logout_all(self, client: Client, auth_header: Any) -> None:
         assert_matches(client.get("/api/ping/"), "/api/ping/", "get")

@@ -20,10 +20,13 @@ from rest_framework.views import APIView
 from jwtauth import requestauth, revocation, sessions
 from jwtauth.conf import conf
 from jwtauth.contrib.drf import JWTAuthentication
-from jwtauth.credentials import COOKIE, HEADER
+from jwtauth.credentials import BEARER, COOKIE, DPOP, HEADER
 from jwtauth.decorators import jwt_required
+from jwtauth.dpop import DPoPBindingError, InvalidDPoPProof
+from jwtauth.dpop.client import DPoPKey
 from jwtauth.exceptions import NotAuthenticated, TokenError, TokenRevoked
 from jwtauth.requestauth import RequestAuth
+from tests.conftest import bound_access, dpop_headers, free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -162,6 +165,104 @@ def test_every_piece_shares_one_verification(
         response = client.get("/t/twice/", **bearer(pair.access))
         assert response.json() == {"same": True, "user": "alice"}
         assert len(verifications) == 1, middleware
+
+
+# --- DPoP (RFC 9449): the proof is checked where the credential is -----------------------
+
+
+def test_a_dpop_credential_is_verified_with_its_proof(
+    rf: RequestFactory, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    request = rf.get("/t/whoami/", **dpop_headers(dpop_key, "GET", "/t/whoami/", bound_pair.access))
+    state = requestauth.authenticate(request)
+    assert (state.scheme, state.error) == (DPOP, None)
+    assert state.token is not None
+    assert state.token.jti == bound_pair.access_token.jti
+    assert state.proof is not None
+    assert state.proof.jkt == dpop_key.thumbprint
+
+
+def test_the_proof_is_verified_once_however_often_it_is_asked_for(
+    rf: RequestFactory, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    # A second verification would find the proof's jti taken (RFC 9449 §11.1) and refuse it.
+    request = rf.post(
+        "/auth/logout/", **dpop_headers(dpop_key, "POST", "/auth/logout/", bound_pair.access)
+    )
+    state = requestauth.authenticate(request)
+    assert requestauth.proof(request) is state.proof is not None
+    assert requestauth.authenticate(request).error is None
+
+
+def test_without_an_access_token_the_proof_is_verified_on_demand(
+    rf: RequestFactory, dpop_key: DPoPKey
+) -> None:
+    request = rf.post("/auth/refresh/", **dpop_headers(dpop_key, "POST", "/auth/refresh/"))
+    assert requestauth.authenticate(request).proof is None
+    proof = requestauth.proof(request)
+    assert proof is not None
+    assert proof.jkt == dpop_key.thumbprint
+    assert requestauth.proof(request) is proof
+    assert requestauth.proof(rf.post("/auth/refresh/")) is None
+
+
+def test_a_proof_refused_while_authenticating_is_not_verified_again(
+    rf: RequestFactory, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    headers = dpop_headers(dpop_key, "GET", "/elsewhere/", bound_pair.access)
+    request = rf.post("/auth/logout/", **headers)
+    state = requestauth.authenticate(request)
+    assert isinstance(state.error, InvalidDPoPProof)
+    with pytest.raises(InvalidDPoPProof) as refused:
+        requestauth.proof(request)
+    assert refused.value is state.error
+
+
+def test_a_bound_token_presented_as_bearer_is_refused(rf: RequestFactory, pair: Any) -> None:
+    # RFC 9449 §7.1: no downgrade. Before the wiring, the bound token passed as a bearer one.
+    state = requestauth.authenticate(rf.get("/t/whoami/", **bearer(bound_access(pair))))
+    assert state.scheme == BEARER
+    assert isinstance(state.error, DPoPBindingError)
+    assert state.token is None
+
+
+def test_a_proof_from_another_key_is_kept_once_verified(
+    rf: RequestFactory, bound_pair: Any
+) -> None:
+    other = DPoPKey.generate()
+    request = rf.get("/t/whoami/", **dpop_headers(other, "GET", "/t/whoami/", bound_pair.access))
+    state = requestauth.authenticate(request)
+    assert isinstance(state.error, DPoPBindingError)
+    # The proof itself passed, and its jti is spent: it stays the request's proof.
+    assert state.proof is not None
+    assert state.proof.jkt == other.thumbprint
+
+
+def test_a_malformed_dpop_header_keeps_its_scheme(rf: RequestFactory) -> None:
+    state = requestauth.authenticate(rf.get("/t/whoami/", HTTP_AUTHORIZATION="DPoP a b"))
+    assert (state.credential, state.scheme) == (None, DPOP)
+    assert isinstance(state.error, TokenError)
+
+
+@pytest.mark.redis
+def test_a_replay_cache_outage_refuses_the_proof_with_a_503(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    # Nothing listens there: the proof cannot be recorded, so it is refused, never accepted
+    # unchecked (the revocation lookup falls back to the database meanwhile).
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/0",
+        },
+    }
+    response = client.get(
+        "/api/me/", **dpop_headers(dpop_key, "GET", "/api/me/", bound_pair.access)
+    )
+    assert response.status_code == 503
+    assert response.json()["error"] == "service_unavailable"
+    assert "WWW-Authenticate" not in response
 
 
 # --- the admin and other session-only views ---------------------------------------------

@@ -8,6 +8,14 @@ from typing import Any
 import pytest
 
 from jwtauth import requestauth, responses
+from jwtauth.credentials import BEARER, DPOP
+from jwtauth.dpop import (
+    DPoPBindingError,
+    InvalidDPoPProof,
+    ReplayCacheUnavailable,
+    UseDPoPNonce,
+    current_nonce,
+)
 from jwtauth.exceptions import (
     BadRequest,
     InvalidCredentials,
@@ -23,6 +31,7 @@ from jwtauth.exceptions import (
     TokenReused,
     TokenRevoked,
 )
+from tests.conftest import NO_CREDENTIAL
 
 
 @pytest.mark.parametrize(
@@ -62,7 +71,7 @@ def test_token_errors_carry_an_invalid_token_challenge(exc: TokenError) -> None:
 
 def test_no_credential_gets_a_bare_challenge() -> None:
     # RFC 6750 §3.1: a request without authentication information gets no error code.
-    assert responses.error(NotAuthenticated())["WWW-Authenticate"] == "Bearer"
+    assert responses.error(NotAuthenticated())["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 @pytest.mark.parametrize(
@@ -111,8 +120,8 @@ def test_method_not_allowed_names_the_allowed_methods() -> None:
 @pytest.mark.parametrize(
     ("exc", "value"),
     [
-        (None, "Bearer"),
-        (NotAuthenticated(), "Bearer"),
+        (None, NO_CREDENTIAL),
+        (NotAuthenticated(), NO_CREDENTIAL),
         (
             TokenExpired(),
             'Bearer error="invalid_token", error_description="The token has expired."',
@@ -138,3 +147,86 @@ def test_refused_clears_the_access_cookie_it_was_owed_to(rf: Any, settings: Any)
     with_header.COOKIES["auth_token"] = "a.b.c"
     requestauth.authenticate(with_header)
     assert not responses.refused(with_header, TokenError()).cookies
+
+
+# --- DPoP (RFC 9449): the scheme's challenge and the nonce -------------------------------
+
+ALGS = 'algs="ES256 Ed25519 EdDSA"'
+
+
+@pytest.mark.parametrize(
+    ("exc", "scheme", "value"),
+    [
+        (
+            TokenExpired(),
+            DPOP,
+            f'DPoP error="invalid_token", error_description="The token has expired.", {ALGS}',
+        ),
+        (
+            InvalidDPoPProof(),
+            DPOP,
+            f'DPoP error="invalid_dpop_proof", error_description="The DPoP proof is invalid.", '
+            f"{ALGS}",
+        ),
+        # A bound token presented as Bearer is answered under DPoP (no downgrade, §7.1).
+        (
+            DPoPBindingError(),
+            BEARER,
+            'DPoP error="invalid_token", error_description="The token is bound to another '
+            f'key.", {ALGS}',
+        ),
+        (ReplayCacheUnavailable(), DPOP, None),
+        (PermissionDenied(), DPOP, None),
+    ],
+)
+def test_a_dpop_refusal_gets_the_dpop_challenge(
+    exc: JWTAuthError, scheme: str, value: str | None
+) -> None:
+    assert responses.challenge(exc, scheme) == value
+
+
+def test_a_nonce_refusal_carries_the_nonce_at_a_resource_and_a_token_endpoint() -> None:
+    exc = UseDPoPNonce("n0nce")
+    resource = responses.error(exc, scheme=DPOP)
+    assert (resource.status_code, resource["DPoP-Nonce"]) == (401, "n0nce")
+    assert resource["WWW-Authenticate"].startswith('DPoP error="use_dpop_nonce"')
+    assert resource["Cache-Control"] == "no-store"
+    token_endpoint = responses.error(exc, token_endpoint=True)
+    # RFC 9449 §5, §8: the token endpoint answers 400, with the nonce and no challenge.
+    assert (token_endpoint.status_code, token_endpoint["DPoP-Nonce"]) == (400, "n0nce")
+    assert "WWW-Authenticate" not in token_endpoint
+    assert json.loads(token_endpoint.content)["error"] == "use_dpop_nonce"
+
+
+def test_only_proof_problems_become_400_at_a_token_endpoint() -> None:
+    assert responses.error(TokenExpired(), token_endpoint=True).status_code == 401
+    assert responses.error(InvalidDPoPProof(), token_endpoint=True).status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("required", "enabled", "value"),
+    [(False, True, NO_CREDENTIAL), (True, True, f"DPoP {ALGS}"), (False, False, "Bearer")],
+)
+def test_no_credential_is_offered_every_scheme_taken(
+    settings: Any, required: bool, enabled: bool, value: str
+) -> None:
+    settings.JWTAUTH_DPOP_REQUIRED = required
+    settings.JWTAUTH_DPOP_ENABLED = enabled
+    assert responses.challenge(None) == value
+
+
+@pytest.mark.django_db
+def test_a_dpop_request_is_offered_the_next_nonce_when_nonces_are_on(
+    rf: Any, settings: Any
+) -> None:
+    request = rf.get("/", HTTP_DPOP="a.b.c")
+    requestauth.authenticate(request)
+    response = responses.tokens({})
+    responses.offer_nonce(request, response)
+    assert "DPoP-Nonce" not in response
+    settings.JWTAUTH_DPOP_NONCE = True
+    responses.offer_nonce(request, response)
+    assert response["DPoP-Nonce"] == current_nonce()
+    without_proof = responses.tokens({})
+    responses.offer_nonce(rf.get("/"), without_proof)
+    assert "DPoP-Nonce" not in without_proof

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from jwtauth import revocation, sessions
+from jwtauth import dpop, revocation, sessions
+from jwtauth.dpop import InvalidDPoPProof, Proof
+from jwtauth.dpop.client import DPoPKey
 from jwtauth.exceptions import TokenError, TokenExpired, TokenReused, TokenRevoked
 from jwtauth.models import TokenSession
 from jwtauth.tokens import REFRESH, TokenPair, decode, encode
@@ -205,6 +207,72 @@ def test_the_successor_is_re_derived_for_every_algorithm(
         assert decode(new.refresh, REFRESH) == decode(retry.refresh, REFRESH)
     else:
         assert signature == new.refresh.rsplit(".", 1)[1]  # byte for byte
+
+
+# DPoP: the key a session is bound to (RFC 9449 §5, §6) -------------------------------------
+
+
+def proof_of(key: DPoPKey) -> Proof:
+    """Return what a verified proof from ``key`` tells the sessions: its thumbprint."""
+    return Proof(jkt=key.thumbprint, jti="proof", iat=0, alg=key.alg)
+
+
+def test_a_session_started_with_a_proof_is_bound_to_its_key(user: Any, dpop_key: DPoPKey) -> None:
+    pair = sessions.start(user, proof=proof_of(dpop_key))
+    for token in (pair.access_token, pair.refresh_token):
+        assert dpop.bound_jkt(token.claims) == dpop_key.thumbprint
+    assert TokenSession.objects.get(sid=pair.access_token.sid).dpop_jkt == dpop_key.thumbprint
+
+
+def test_a_rotation_keeps_the_binding(clock: Any, bound_pair: Any, dpop_key: DPoPKey) -> None:
+    clock.shift(60)
+    new = sessions.rotate(bound_pair.refresh_token, proof=proof_of(dpop_key))
+    for token in (new.access_token, new.refresh_token):
+        assert dpop.bound_jkt(token.claims) == dpop_key.thumbprint
+
+
+@pytest.mark.parametrize("key", [None, "other"])
+def test_a_rotation_without_the_bound_key_spends_nothing(
+    bound_pair: Any, key: str | None, django_assert_num_queries: Any
+) -> None:
+    proof = proof_of(DPoPKey.generate()) if key else None
+    with django_assert_num_queries(0), pytest.raises(InvalidDPoPProof):
+        sessions.rotate(bound_pair.refresh_token, proof=proof)
+    row = TokenSession.objects.get(sid=bound_pair.refresh_token.sid)
+    assert (row.refresh_jti, row.revoked_at) == (bound_pair.refresh_token.jti, None)
+
+
+def test_a_bearer_session_is_not_bound_later(pair: Any, dpop_key: DPoPKey) -> None:
+    with pytest.raises(InvalidDPoPProof):
+        sessions.rotate(pair.refresh_token, proof=proof_of(dpop_key))
+    assert dpop.bound_jkt(sessions.rotate(pair.refresh_token).access_token.claims) is None
+
+
+@pytest.mark.parametrize("algorithm", ["HS256", "ES256"])
+def test_a_retry_is_answered_with_the_same_bound_successor(
+    settings: Any, private_keys: dict[str, str], clock: Any, user: Any, algorithm: str
+) -> None:
+    settings.JWTAUTH_ALGORITHM = algorithm
+    if algorithm != "HS256":
+        settings.JWTAUTH_PRIVATE_KEY = private_keys[algorithm]
+    key = DPoPKey.generate()
+    first = sessions.start(user, proof=proof_of(key))
+    new = sessions.rotate(first.refresh_token, proof=proof_of(key))
+    clock.shift(5)
+    retry = sessions.rotate(first.refresh_token, proof=proof_of(key))
+    # Re-derived from the row, the successor keeps its cnf: the same token as the rotation's.
+    assert decode(retry.refresh, REFRESH) == new.refresh_token
+    assert dpop.bound_jkt(retry.access_token.claims) == key.thumbprint
+
+
+def test_a_retry_without_the_key_is_refused_before_it_counts_as_reuse(
+    clock: Any, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    sessions.rotate(bound_pair.refresh_token, proof=proof_of(dpop_key))
+    clock.shift(5)
+    with pytest.raises(InvalidDPoPProof):
+        sessions.rotate(bound_pair.refresh_token, proof=proof_of(DPoPKey.generate()))
+    assert TokenSession.objects.get(sid=bound_pair.refresh_token.sid).revoked_at is None
 
 
 # The session policy: idle timeout, absolute lifetime, cap -------------------------------------

@@ -16,7 +16,8 @@ from django.test import Client
 
 from jwtauth import sessions
 from jwtauth.conf import conf
-from tests.conftest import PASSWORD
+from jwtauth.dpop.client import DPoPKey
+from tests.conftest import NO_CREDENTIAL, PASSWORD, dpop_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -181,7 +182,7 @@ def test_a_deactivated_user_is_refused_alike(
 def test_no_token_is_401_with_a_bare_challenge(setup: Setup) -> None:
     response = Client().get(ME)
     assert response.status_code == 401
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
     if setup.name != "drf-only":
         # DRF answers this one itself, after every authentication class declined.
         assert response.json()["error"] == "not_authenticated"
@@ -195,3 +196,89 @@ def test_a_logout_with_the_access_token_alone_ends_the_session(
     assert_refused(Client().get(ME, **bearer(pair.access)), REVOKED, REVOKED_CHALLENGE)
     spent = Client().post("/auth/refresh/", {"refresh": pair.refresh}, "application/json")
     assert_refused(spent, REVOKED, REVOKED_CHALLENGE)
+
+
+# --- DPoP (RFC 9449): the same flow with tokens bound to the client's key ----------------
+
+ALGS = 'algs="ES256 Ed25519 EdDSA"'
+
+
+def dpop(key: DPoPKey, method: str, path: str, access: str | None = None, **kw: Any) -> Any:
+    return dpop_headers(key, method, path, access, **kw)
+
+
+def test_the_whole_flow_with_dpop_bound_tokens(setup: Setup, user: Any) -> None:
+    client = Client(enforce_csrf_checks=True)
+    key = DPoPKey.generate()
+    first = login(client, **dpop(key, "POST", "/auth/login/"))
+    assert first.json()["token_type"] == "DPoP"
+    access = first.json()["access"]
+    me = client.get(ME, **dpop(key, "GET", ME, access))
+    assert (me.status_code, me.json()) == (200, {"id": user.pk, "username": "alice"})
+    echo = client.post(
+        ECHO, {"message": "hi"}, "application/json", **dpop(key, "POST", ECHO, access)
+    )
+    assert echo.json() == {"username": "alice", "message": "hi"}  # no CSRF token needed
+
+    refreshed = client.post(
+        "/auth/refresh/", {"refresh": first.json()["refresh"]}, "application/json",
+        **dpop(key, "POST", "/auth/refresh/"),
+    )  # fmt: skip
+    assert refreshed.status_code == 200, refreshed.content
+    current = refreshed.json()
+    listed = client.get("/auth/sessions/", **dpop(key, "GET", "/auth/sessions/", current["access"]))
+    assert [s["current"] for s in listed.json()["sessions"]] == [True]
+
+    logout = client.post(
+        "/auth/logout/", {"refresh": current["refresh"]}, "application/json",
+        **dpop(key, "POST", "/auth/logout/", current["access"]),
+    )  # fmt: skip
+    assert logout.status_code == 204
+    assert_refused(
+        client.get(ME, **dpop(key, "GET", ME, current["access"])),
+        REVOKED,
+        f'DPoP error="invalid_token", error_description="The token has been revoked.", {ALGS}',
+    )
+
+
+STOLEN = {
+    "as bearer": ("token_invalid", "The token is bound to a key; send it with DPoP and a proof."),
+    "another key": ("token_invalid", "The DPoP proof was made with another key than the token's."),
+    "no proof": ("invalid_dpop_proof", "The request carries no DPoP proof."),
+    "replay": ("invalid_dpop_proof", "The DPoP proof was already used."),
+}
+
+
+@pytest.mark.parametrize("attack", STOLEN)
+def test_a_stolen_bound_token_is_refused_alike(
+    setup: Setup, user: Any, bound_pair: Any, dpop_key: DPoPKey, attack: str
+) -> None:
+    code, detail = STOLEN[attack]
+    access = bound_pair.access
+    if attack == "as bearer":
+        headers = bearer(access)
+    elif attack == "another key":
+        headers = dpop(DPoPKey.generate(), "GET", ME, access)
+    elif attack == "no proof":
+        headers = {"HTTP_AUTHORIZATION": f"DPoP {access}"}
+    else:
+        headers = dpop(dpop_key, "GET", ME, access)
+        assert Client().get(ME, **headers).status_code == 200
+    error = "invalid_dpop_proof" if code == "invalid_dpop_proof" else "invalid_token"
+    challenge = f'DPoP error="{error}", error_description="{detail}", {ALGS}'
+    assert_refused(Client().get(ME, **headers), {"error": code, "detail": detail}, challenge)
+
+
+def test_a_nonce_challenge_is_answered_alike(
+    setup: Setup, user: Any, bound_pair: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    settings.JWTAUTH_DPOP_NONCE = True
+    if setup.name == "drf-only":
+        settings.REST_FRAMEWORK = {"EXCEPTION_HANDLER": "jwtauth.contrib.drf.exception_handler"}
+    challenged = Client().get(ME, **dpop(dpop_key, "GET", ME, bound_pair.access))
+    assert challenged.status_code == 401
+    assert challenged.json()["error"] == "use_dpop_nonce"
+    assert challenged["WWW-Authenticate"].startswith('DPoP error="use_dpop_nonce"')
+    nonce = challenged["DPoP-Nonce"]
+    retried = Client().get(ME, **dpop(dpop_key, "GET", ME, bound_pair.access, nonce=nonce))
+    assert retried.status_code == 200

@@ -314,6 +314,14 @@ def test_extra_claims_hook_adds_claims_but_cannot_override(settings: Any) -> Non
         tokens.issue_pair(Subject(), "sid-1")
 
 
+def test_extra_claims_cannot_set_a_dpop_binding(settings: Any) -> None:
+    # cnf would bind a bearer session's tokens to a key of the project's choosing, or (set to
+    # junk) lock the user out: it is jwtauth's alone (RFC 9449 §6.1).
+    settings.JWTAUTH_EXTRA_CLAIMS = lambda user: {"cnf": {"jkt": "A" * 43}}
+    with pytest.raises(ImproperlyConfigured, match="cnf"):
+        tokens.issue_pair(Subject(), "sid-1")
+
+
 def test_extra_claims_hook_by_dotted_path(settings: Any) -> None:
     settings.JWTAUTH_EXTRA_CLAIMS = "tests.test_tokens.scope_claims"
     assert tokens.decode(tokens.issue_pair(Subject(), "s").access).claims["scope"] == "x"

@@ -20,10 +20,11 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from hypothesis import strategies as st
 
-from jwtauth import revocation, sessions, signals
+from jwtauth import dpop, revocation, sessions, signals
 from jwtauth.conf import conf
+from jwtauth.dpop.client import DPoPKey
 from jwtauth.models import TokenSession
-from tests.conftest import PASSWORD, public_pem
+from tests.conftest import NO_CREDENTIAL, PASSWORD, dpop_headers, public_pem
 
 pytestmark = pytest.mark.django_db
 
@@ -410,7 +411,7 @@ def test_refresh_without_a_token_is_401_with_a_bare_challenge(client: Client) ->
     response = post(client, REFRESH, {})
     assert response.status_code == 401
     assert error_of(response) == "not_authenticated"
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 def test_an_expired_refresh_token_is_refused(client: Client, user: Any, clock: Any) -> None:
@@ -506,7 +507,7 @@ def test_logout_without_any_token_is_401(client: Client) -> None:
     response = post(client, LOGOUT)
     assert response.status_code == 401
     assert error_of(response) == "not_authenticated"
-    assert response["WWW-Authenticate"] == "Bearer"
+    assert response["WWW-Authenticate"] == NO_CREDENTIAL
 
 
 def test_logout_with_a_forged_token_is_401_invalid_token(client: Client, pair: Any) -> None:
@@ -537,6 +538,278 @@ def test_logout_all_requires_a_valid_token(client: Client, headers: dict[str, st
     response = post(client, LOGOUT_ALL, **headers)
     assert response.status_code == 401
     assert error_of(response) in {"not_authenticated", "token_invalid"}
+
+
+# --- DPoP (RFC 9449): bound logins, refreshes and logouts --------------------------------
+
+CREDENTIALS = {"username": "alice", "password": PASSWORD}
+
+
+def dpop_login(client: Client, key: DPoPKey, **extra: Any) -> Any:
+    """Log alice in with a DPoP proof from ``key``."""
+    return post(client, LOGIN, CREDENTIALS, **dpop_headers(key, "POST", LOGIN), **extra)
+
+
+def cnf(token: str) -> Any:
+    return jwt.decode(token, options={"verify_signature": False}).get("cnf")
+
+
+def spend(client: Client, refresh: str, key: DPoPKey | None) -> Any:
+    """Refresh with ``refresh`` and, if ``key``, a proof from it."""
+    headers = dpop_headers(key, "POST", REFRESH) if key is not None else {}
+    return post(client, REFRESH, {"refresh": refresh}, **headers)
+
+
+def test_a_login_with_a_proof_binds_both_tokens_and_the_session_to_its_key(
+    client: Client, user: Any, dpop_key: DPoPKey
+) -> None:
+    response = dpop_login(client, dpop_key)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["token_type"] == "DPoP"  # RFC 9449 §5
+    assert response["Cache-Control"] == "no-store"
+    assert cnf(body["access"]) == {"jkt": dpop_key.thumbprint}
+    assert cnf(body["refresh"]) == {"jkt": dpop_key.thumbprint}
+    row = TokenSession.objects.get(user=user)
+    assert row.dpop_jkt == dpop_key.thumbprint
+    me = client.get(ME, **dpop_headers(dpop_key, "GET", ME, body["access"]))
+    assert (me.status_code, me.json()) == (200, {"id": user.pk, "username": "alice"})
+
+
+def test_a_login_without_a_proof_still_gets_bearer_tokens(client: Client, user: Any) -> None:
+    body = login(client)
+    assert body["token_type"] == "Bearer"
+    assert cnf(body["access"]) is None
+    assert TokenSession.objects.get(user=user).dpop_jkt == ""
+    assert client.get(ME, **bearer(body["access"])).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "proof",
+    [
+        lambda key: key.proof("POST", "http://testserver/auth/refresh/"),  # another URL
+        lambda key: key.proof("GET", "http://testserver/auth/login/"),  # another method
+        lambda key: "not.a.proof",
+        lambda key: key.proof("POST", "http://testserver/auth/login/")[:-3] + "AAA",
+    ],
+)
+def test_a_login_with_a_bad_proof_is_400_and_starts_no_session(
+    client: Client, user: Any, dpop_key: DPoPKey, proof: Any
+) -> None:
+    response = post(client, LOGIN, CREDENTIALS, HTTP_DPOP=proof(dpop_key))
+    assert response.status_code == 400  # RFC 9449 §5: the token endpoint says 400
+    assert error_of(response) == "invalid_dpop_proof"
+    assert "WWW-Authenticate" not in response
+    assert not TokenSession.objects.exists()
+
+
+def test_a_login_proof_is_checked_before_the_password_and_counts_no_failure(
+    client: Client, user: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    settings.JWTAUTH_LOGIN_FAILURE_LIMIT = 1
+    wrong = {"username": "alice", "password": "wrong"}
+    for _ in range(3):
+        refused = post(client, LOGIN, wrong, HTTP_DPOP=dpop_key.proof("POST", "http://x/"))
+        assert error_of(refused) == "invalid_dpop_proof"
+    assert dpop_login(client, dpop_key).status_code == 200
+
+
+def test_a_login_proof_is_never_accepted_twice(
+    client: Client, user: Any, dpop_key: DPoPKey
+) -> None:
+    headers = dpop_headers(dpop_key, "POST", LOGIN)
+    assert post(client, LOGIN, CREDENTIALS, **headers).status_code == 200
+    replayed = post(client, LOGIN, CREDENTIALS, **headers)
+    assert (replayed.status_code, error_of(replayed)) == (400, "invalid_dpop_proof")
+    assert TokenSession.objects.count() == 1
+
+
+def test_a_login_asks_for_a_nonce_and_takes_it_when_nonces_are_on(
+    client: Client, user: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    settings.JWTAUTH_DPOP_NONCE = True
+    settings.JWTAUTH_LOGIN_FAILURE_LIMIT = 1
+    challenged = post(
+        client,
+        LOGIN,
+        {"username": "alice", "password": "wrong"},
+        **dpop_headers(dpop_key, "POST", LOGIN),
+    )
+    assert (challenged.status_code, error_of(challenged)) == (400, "use_dpop_nonce")
+    nonce = challenged["DPoP-Nonce"]
+    assert nonce == dpop.current_nonce()
+    assert "WWW-Authenticate" not in challenged
+    # The challenge was no failed attempt: the limit of one is still untouched.
+    response = post(
+        client, LOGIN, CREDENTIALS, **dpop_headers(dpop_key, "POST", LOGIN, nonce=nonce)
+    )
+    assert response.status_code == 200, response.content
+    assert response["DPoP-Nonce"] == nonce  # RFC 9449 §8.2: the nonce to use next
+
+
+def test_a_cookie_login_with_a_proof_is_refused(
+    user: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    client = Client()
+    response = post(
+        client, LOGIN, {**CREDENTIALS, "cookie": True}, **dpop_headers(dpop_key, "POST", LOGIN)
+    )
+    assert (response.status_code, error_of(response)) == (400, "invalid_request")
+    assert not response.cookies
+    assert not TokenSession.objects.exists()
+
+
+def test_with_dpop_required_a_login_needs_a_proof_and_bearer_tokens_are_refused(
+    client: Client, user: Any, pair: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    settings.JWTAUTH_DPOP_REQUIRED = True
+    refused = post(client, LOGIN, CREDENTIALS)
+    assert (refused.status_code, error_of(refused)) == (400, "invalid_dpop_proof")
+    # A bearer token issued before the switch is refused (RFC 9449 §7.1's challenge).
+    me = client.get(ME, **bearer(pair.access))
+    assert (me.status_code, error_of(me)) == (401, "token_invalid")
+    assert me["WWW-Authenticate"].startswith('DPoP error="invalid_token"')
+    spent = post(client, REFRESH, {"refresh": pair.refresh})
+    assert (spent.status_code, error_of(spent)) == (401, "token_invalid")
+    assert client.get(ME)["WWW-Authenticate"] == 'DPoP algs="ES256 Ed25519 EdDSA"'
+    body = dpop_login(client, dpop_key).json()
+    assert client.get(ME, **dpop_headers(dpop_key, "GET", ME, body["access"])).status_code == 200
+
+
+def test_with_dpop_off_a_login_proof_is_ignored(
+    client: Client, user: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    settings.JWTAUTH_DPOP_ENABLED = False
+    body = dpop_login(client, dpop_key).json()
+    assert body["token_type"] == "Bearer"  # RFC 9449 §5: the client learns it is not bound
+    assert cnf(body["access"]) is None
+    assert client.get(ME)["WWW-Authenticate"] == "Bearer"
+
+
+def test_a_bound_refresh_gives_a_new_bound_pair(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    response = spend(client, bound_pair.refresh, dpop_key)
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["token_type"] == "DPoP"
+    assert cnf(body["access"]) == cnf(body["refresh"]) == {"jkt": dpop_key.thumbprint}
+    me = client.get(ME, **dpop_headers(dpop_key, "GET", ME, body["access"]))
+    assert me.status_code == 200
+
+
+@pytest.mark.parametrize("key", [None, "other"])
+def test_a_bound_refresh_without_its_key_is_refused_and_spends_nothing(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey, key: str | None
+) -> None:
+    sid = bound_pair.refresh_token.sid
+    before = TokenSession.objects.values().get(sid=sid)
+    refused = spend(client, bound_pair.refresh, DPoPKey.generate() if key else None)
+    assert (refused.status_code, error_of(refused)) == (400, "invalid_dpop_proof")
+    assert TokenSession.objects.values().get(sid=sid) == before  # not spent, not revoked
+    assert spend(client, bound_pair.refresh, dpop_key).status_code == 200
+
+
+def test_a_bound_refresh_with_a_bearer_access_token_beside_it_still_needs_the_proof(
+    client: Client, bound_pair: Any
+) -> None:
+    refused = post(client, REFRESH, {"refresh": bound_pair.refresh}, **bearer(bound_pair.access))
+    assert error_of(refused) == "invalid_dpop_proof"
+
+
+def test_a_refresh_carrying_the_access_token_and_proof_verifies_the_proof_once(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    # The proof, checked (with its ath) as the request's credential, is the refresh's too: a
+    # second verification would refuse it as a replay.
+    headers = dpop_headers(dpop_key, "POST", REFRESH, bound_pair.access)
+    assert post(client, REFRESH, {"refresh": bound_pair.refresh}, **headers).status_code == 200
+
+
+def test_a_bearer_refresh_with_a_proof_is_refused_and_spends_nothing(
+    client: Client, pair: Any, dpop_key: DPoPKey
+) -> None:
+    refused = spend(client, pair.refresh, dpop_key)
+    assert (refused.status_code, error_of(refused)) == (400, "invalid_dpop_proof")
+    assert spend(client, pair.refresh, None).status_code == 200
+
+
+def test_a_retry_keeps_the_binding_and_still_needs_the_key(
+    client: Client, clock: Any, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    first = spend(client, bound_pair.refresh, dpop_key).json()
+    clock.shift(1)
+    # Within the interval, without the key: refused as a proof problem, not taken for reuse.
+    assert spend(client, bound_pair.refresh, DPoPKey.generate()).status_code == 400
+    retry = spend(client, bound_pair.refresh, dpop_key)
+    assert retry.status_code == 200, retry.content
+    again = retry.json()
+    assert again["refresh"] == first["refresh"]
+    assert again["token_type"] == "DPoP"
+    assert cnf(again["access"]) == {"jkt": dpop_key.thumbprint}
+    assert client.get(ME, **bearer(again["access"])).status_code == 401
+    assert client.get(ME, **dpop_headers(dpop_key, "GET", ME, again["access"])).status_code == 200
+    assert TokenSession.objects.get(sid=bound_pair.refresh_token.sid).revoked_at is None
+
+
+def test_a_stolen_old_refresh_token_without_the_key_cannot_revoke_the_session(
+    client: Client, clock: Any, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    second = spend(client, bound_pair.refresh, dpop_key).json()
+    spend(client, second["refresh"], dpop_key)
+    clock.shift(conf.REFRESH_REUSE_INTERVAL + 1)
+    # Reuse detection would revoke the family; a thief without the key gets no that far.
+    thief = spend(client, bound_pair.refresh, DPoPKey.generate())
+    assert error_of(thief) == "invalid_dpop_proof"
+    assert TokenSession.objects.get(sid=bound_pair.refresh_token.sid).revoked_at is None
+    # The key holder's reuse is still reuse (RFC 9700 §4.14.2).
+    assert error_of(spend(client, bound_pair.refresh, dpop_key)) == "token_reused"
+
+
+def test_a_refresh_nonce_challenge_is_400_with_the_nonce(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    settings.JWTAUTH_DPOP_NONCE = True
+    challenged = spend(client, bound_pair.refresh, dpop_key)
+    assert (challenged.status_code, error_of(challenged)) == (400, "use_dpop_nonce")
+    nonce = challenged["DPoP-Nonce"]
+    headers = dpop_headers(dpop_key, "POST", REFRESH, nonce=nonce)
+    assert post(client, REFRESH, {"refresh": bound_pair.refresh}, **headers).status_code == 200
+
+
+def test_a_bound_session_logs_out_with_its_proof(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    as_bearer = post(client, LOGOUT, **bearer(bound_pair.access))
+    assert (as_bearer.status_code, error_of(as_bearer)) == (401, "token_invalid")
+    assert TokenSession.objects.get(sid=bound_pair.access_token.sid).revoked_at is None
+    headers = dpop_headers(dpop_key, "POST", LOGOUT, bound_pair.access)
+    assert post(client, LOGOUT, {"refresh": bound_pair.refresh}, **headers).status_code == 204
+    assert TokenSession.objects.get(sid=bound_pair.access_token.sid).revoked_at is not None
+
+
+def test_a_bound_refresh_token_alone_ends_its_session_only_with_its_key(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey
+) -> None:
+    sid = bound_pair.refresh_token.sid
+    for headers in ({}, dpop_headers(DPoPKey.generate(), "POST", LOGOUT)):
+        refused = post(client, LOGOUT, {"refresh": bound_pair.refresh}, **headers)
+        assert (refused.status_code, error_of(refused)) == (401, "invalid_dpop_proof")
+        assert refused["WWW-Authenticate"].startswith('DPoP error="invalid_dpop_proof"')
+        assert TokenSession.objects.get(sid=sid).revoked_at is None
+    headers = dpop_headers(dpop_key, "POST", LOGOUT)
+    assert post(client, LOGOUT, {"refresh": bound_pair.refresh}, **headers).status_code == 204
+    assert TokenSession.objects.get(sid=sid).revoked_at is not None
+
+
+def test_logout_all_of_a_bound_session_needs_its_proof(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey, user: Any
+) -> None:
+    assert post(client, LOGOUT_ALL, **bearer(bound_pair.access)).status_code == 401
+    assert TokenSession.objects.live().filter(user=user).exists()
+    headers = dpop_headers(dpop_key, "POST", LOGOUT_ALL, bound_pair.access)
+    assert post(client, LOGOUT_ALL, **headers).status_code == 204
+    assert not TokenSession.objects.live().filter(user=user).exists()
 
 
 # --- sessions --------------------------------------------------------------------------
@@ -941,7 +1214,13 @@ _LATIN1 = st.text(alphabet=st.characters(max_codepoint=255), max_size=60)  # wha
     body=st.binary(max_size=200) | _VALUES.map(lambda v: json.dumps(v).encode()),
     headers=st.dictionaries(
         st.sampled_from(
-            ["HTTP_AUTHORIZATION", "HTTP_COOKIE", "HTTP_USER_AGENT", "HTTP_X_CSRFTOKEN"]
+            [
+                "HTTP_AUTHORIZATION",
+                "HTTP_COOKIE",
+                "HTTP_USER_AGENT",
+                "HTTP_X_CSRFTOKEN",
+                "HTTP_DPOP",
+            ]
         ),
         _LATIN1,
         max_size=3,

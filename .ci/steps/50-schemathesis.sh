@@ -59,7 +59,7 @@ export DJANGO_SECRET_KEY="st-$("$BIN/python" -c 'import secrets; print(secrets.t
 export REDIS_KEY_PREFIX="$PREFIX" JWT_COOKIES=True JWT_LOG_LEVEL=WARNING
 # The demo user and password are the document's login example, so the examples phase logs in.
 export SCHEMATHESIS_USERNAME=alice SCHEMATHESIS_PASSWORD="correct horse battery staple"
-export SCHEMATHESIS_HOOKS=schemathesis_hooks
+export SCHEMATHESIS_HOOKS=schemathesis_hooks SCHEMATHESIS_BASE_URL="$BASE"
 export PYTHONPATH="$ROOT/.ci/steps:$ROOT"
 
 run_against() {  # run_against ALGORITHM

@@ -7,6 +7,12 @@ competes with the login throttle that fuzzing the login endpoint trips on purpos
 more sessions than JWTAUTH_MAX_SESSIONS_PER_USER allows: each new one evicts the least recently
 used, never the case's own (the newest), and keeps the sessions list within the cap the
 document describes.
+
+A generated `DPoP` header is replaced by a genuine proof for the case's method and URL: any
+other value is refused (400 at login and refresh) whatever the rest of the request, so a
+schema-valid case would never reach the endpoint's other rules. The hooks hold the one key those
+logins are bound to, so a case that presents a bound refresh token (one a login answered, passed
+on by a link) gets a proof from it too, as the client that logged in would send.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import os
 from typing import Any
 
 import django
+import jwt
 import schemathesis
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
@@ -23,6 +30,9 @@ django.setup()
 from django.contrib.auth import get_user_model  # noqa: E402
 
 from jwtauth import sessions  # noqa: E402
+from jwtauth.dpop.client import DPoPKey  # noqa: E402
+
+KEY = DPoPKey.generate()
 
 
 @schemathesis.auth(refresh_interval=None, retry_on=[])
@@ -38,3 +48,22 @@ class FreshAccessToken:
         """Send the token as a Bearer header."""
         case.headers = case.headers or {}
         case.headers["Authorization"] = f"Bearer {data}"
+
+
+def _bound(refresh: Any) -> bool:
+    if not isinstance(refresh, str) or refresh.count(".") != 2:
+        return False
+    try:
+        return "cnf" in jwt.decode(refresh, options={"verify_signature": False})
+    except jwt.InvalidTokenError:
+        return False
+
+
+@schemathesis.hook
+def before_call(context: Any, case: Any, **kwargs: Any) -> None:
+    """Send a genuine proof (no `ath`) where a DPoP client would: see the module's docstring."""
+    headers = case.headers or {}
+    body = case.body if isinstance(case.body, dict) else {}
+    if "DPoP" in headers or _bound(body.get("refresh")):
+        url = os.environ["SCHEMATHESIS_BASE_URL"] + case.formatted_path
+        case.headers = {**headers, "DPoP": KEY.proof(case.method.upper(), url)}

@@ -4,7 +4,10 @@ The class trusts what already ran, as DRF's ``SessionAuthentication`` trusts Dja
 ``AuthenticationMiddleware``: :func:`jwtauth.requestauth.authenticate` verifies the credential
 once per request, in the middleware when it is installed, here otherwise. Refusals are raised
 as DRF exceptions whose ``detail`` is jwtauth's ``{"error", "detail"}`` body, so DRF's own
-exception handler answers them exactly as the middleware would, challenge included.
+exception handler answers them exactly as the middleware would, challenge included (the
+``DPoP`` one for a DPoP credential, RFC 9449 §7.1). A ``use_dpop_nonce`` refusal also needs its
+``DPoP-Nonce`` header, which DRF's handler cannot add: the middleware adds it, and without the
+middleware :func:`exception_handler` does (set it as ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
 
 from .. import requestauth, responses
 from ..exceptions import JWTAuthError
@@ -64,6 +69,21 @@ class JWTAuthentication(BaseAuthentication):
         return state.user(), token
 
     def authenticate_header(self, request: Request) -> str:
-        """Answer 401 (not 403) with the challenge the middleware would send (RFC 6750 §3)."""
+        """Answer 401 (not 403) with the challenge the middleware would send.
+
+        RFC 6750 §3 for a Bearer credential, RFC 9449 §7.1 for a DPoP one, both schemes when
+        none was presented.
+        """
         state = requestauth.authenticate(request._request)
-        return responses.challenge(state.refusal()) or "Bearer"
+        return responses.challenge(state.refusal(), state.scheme) or "Bearer"
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Answer as DRF's handler does, adding the ``DPoP-Nonce`` a nonce challenge needs.
+
+    Only needed without jwtauth's middleware, which adds it to any answer otherwise.
+    """
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, _JWTAuthDetail):
+        responses.offer_nonce(context["request"]._request, response)
+    return response

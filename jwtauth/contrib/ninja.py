@@ -22,7 +22,7 @@ from ninja.errors import AuthenticationError
 from ninja.security import HttpBearer
 
 from .. import active, requestauth, responses
-from ..backends import verify_access
+from ..backends import verify_bearer
 from ..exceptions import JWTAuthError, NotAuthenticated
 from ..tokens import Token
 
@@ -38,6 +38,7 @@ class AuthenticationFailed(AuthenticationError):
 class JWTAuth(HttpBearer):
     """Authenticate a bearer header (or, in cookie mode, the access cookie) as jwtauth does.
 
+    A ``DPoP`` header credential is verified with its proof (RFC 9449 §7.1), as everywhere.
     Returns the verified :class:`~jwtauth.tokens.Token` (Ninja stores it in ``request.auth``)
     and sets ``request.user``. A request without any token yields ``None``, so Ninja may try
     the next auth class; a bad, expired or revoked token is refused at once with a 401 rather
@@ -63,9 +64,9 @@ class JWTAuth(HttpBearer):
         """Verify the raw access ``token``, set ``request.user``, and return the claims.
 
         Raises :class:`~jwtauth.exceptions.TokenError` for a token that is not a valid access
-        token of an active user.
+        token of an active user, or is bound to a DPoP key (it comes with no proof here).
         """
-        verified, user = verify_access(token)
+        verified, user = verify_bearer(token)
         request.user = user if user is not None else active.user_of(verified)
         return verified
 
@@ -73,8 +74,9 @@ class JWTAuth(HttpBearer):
 def install(api: NinjaAPI) -> None:
     """Answer ``api``'s authentication failures as jwtauth's JSON errors (RFC 6750 §3).
 
-    A request without credentials gets 401 ``not_authenticated`` with ``WWW-Authenticate:
-    Bearer``; a rejected token gets its own code (``token_invalid``, ``token_expired`` …).
+    A request without credentials gets 401 ``not_authenticated`` with the challenge of every
+    scheme taken (``Bearer, DPoP algs="…"``); a rejected token gets its own code
+    (``token_invalid``, ``token_expired``, ``invalid_dpop_proof`` …) and its scheme's challenge.
     """
 
     def handle(request: HttpRequest, exc: AuthenticationError | type[Exception]) -> HttpResponse:

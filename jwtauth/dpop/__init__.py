@@ -5,6 +5,7 @@ The API the request layer calls::
     proof = verify_proof(request.headers.get("DPoP"), method=request.method,
                          url=request.build_absolute_uri(), access_token=token_or_none)
     check_binding(token.claims, proof)  # proof=None for a Bearer request
+    check_grant(refresh_token.claims, proof_or_none)  # at the token endpoint
 
 Failures raise :class:`InvalidDPoPProof` (``invalid_dpop_proof``), :class:`UseDPoPNonce`
 (``use_dpop_nonce``, with the nonce to send in ``DPoP-Nonce``), :class:`DPoPBindingError` (a
@@ -13,7 +14,7 @@ Failures raise :class:`InvalidDPoPProof` (``invalid_dpop_proof``), :class:`UseDP
 See docs/dpop.md.
 """
 
-from .binding import bound_jkt, check_binding, confirmation
+from .binding import bound_jkt, check_binding, check_grant, confirmation
 from .errors import (
     DPoPBindingError,
     DPoPError,
@@ -36,6 +37,7 @@ __all__ = [
     "bound_jkt",
     "challenge",
     "check_binding",
+    "check_grant",
     "confirmation",
     "current_nonce",
     "verify_proof",

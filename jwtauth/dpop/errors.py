@@ -50,12 +50,6 @@ class ReplayCacheUnavailable(ServiceUnavailable):
     default_detail = _("DPoP proofs cannot be checked right now. Try again shortly.")
 
 
-def _quoted(text: str) -> str:
-    # RFC 6750 §3 (which RFC 9449 §7.1 follows): a quoted-string of printable ASCII without
-    # '"' or '\'.
-    return "".join(c for c in text if 0x20 <= ord(c) < 0x7F and c not in '"\\')
-
-
 def challenge(exc: JWTAuthError | None = None, *, token_endpoint: bool = False) -> dict[str, str]:
     """Return the headers answering a DPoP request refused with ``exc`` (or with no credential).
 
@@ -73,7 +67,7 @@ def challenge(exc: JWTAuthError | None = None, *, token_endpoint: bool = False) 
         params = []
     elif isinstance(exc, DPoPError | TokenError):
         error = exc.code if isinstance(exc, DPoPError) else "invalid_token"
-        params = [f'error="{error}"', f'error_description="{_quoted(str(exc.detail))}"']
+        params = [f'error="{error}"', f'error_description="{exc.challenge_text()}"']
     else:
         return headers
     params.append(f'algs="{policy().algs}"')

@@ -14,7 +14,7 @@ from .errors import InvalidDPoPProof
 
 B64URL: Final = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
 SEGMENT: Final = re.compile(r"[A-Za-z0-9_-]+")
-_TO_STANDARD: Final = str.maketrans("-_", "+/")
+_TO_STANDARD: Final = bytes.maketrans(b"-_", b"+/")
 _PAD_MASK: Final = {2: 0b1111, 3: 0b11}
 # The JWS compact serialization (RFC 7515 §7.1): three non-empty base64url segments, so an
 # unsigned ("alg": "none") proof, which has an empty third one, never gets further.
@@ -31,8 +31,10 @@ def b64decode(segment: str) -> bytes:
     rest = len(segment) % 4
     if rest == 1 or (rest and B64URL.index(segment[-1]) & _PAD_MASK[rest]):
         raise InvalidDPoPProof(_("The DPoP proof is not well-formed base64url."))
-    # The alphabet is known good: translate it to the standard one and pad.
-    return binascii.a2b_base64(segment.translate(_TO_STANDARD) + "=" * (-len(segment) % 4))
+    # The alphabet is known good (ASCII): translate it to the standard one and pad. Bytes, as
+    # bytes.translate is a table lookup where str.translate calls back per character.
+    padding = b"=" * (-len(segment) % 4)
+    return binascii.a2b_base64(segment.encode("ascii").translate(_TO_STANDARD) + padding)
 
 
 def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -35,6 +35,8 @@ class Policy:
     skew: int
     nonce: bool
     nonce_lifetime: int
+    enabled: bool
+    required: bool
 
 
 @derived
@@ -50,4 +52,6 @@ def policy() -> Policy:
         skew=int(conf.DPOP_IAT_SKEW),
         nonce=bool(conf.DPOP_NONCE),
         nonce_lifetime=int(conf.DPOP_NONCE_LIFETIME),
+        enabled=bool(conf.DPOP_ENABLED),
+        required=bool(conf.DPOP_REQUIRED),
     )

@@ -179,11 +179,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 class Server:
     """One gunicorn serving the demo site with one signing algorithm."""
 
-    def __init__(self, stack: Stack, alg: str) -> None:
+    def __init__(self, stack: Stack, alg: str, **extra_env: str) -> None:
         self.stack = stack
         self.alg = alg
         self.port = 0
-        self.log = stack.workdir / f"gunicorn-{alg}.log"
+        tag = f"{alg}-{secrets.token_hex(3)}"  # one file each, as two servers may share an alg
+        self.log = stack.workdir / f"gunicorn-{tag}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.secret = b""
         self.private_pem = ""
@@ -192,11 +193,11 @@ class Server:
             keys = {"JWT_SECRET_KEY": self.secret.decode()}
         else:
             self.private_pem = new_private_key(alg)
-            key_file = stack.workdir / f"{alg}.pem"
+            key_file = stack.workdir / f"{tag}.pem"
             key_file.write_text(self.private_pem)
             key_file.chmod(0o600)
             keys = {"JWT_PRIVATE_KEY": str(key_file), "JWT_SECRET_KEY": ""}
-        self.env = stack.env(JWT_ALGORITHM=alg, **keys)
+        self.env = stack.env(JWT_ALGORITHM=alg, **keys, **extra_env)
         self._pair: dict[str, Any] | None = None
         self._spare: dict[str, Any] | None = None
 
@@ -274,6 +275,10 @@ class Server:
         raw = wire.build(method, path, f"127.0.0.1:{self.port}", headers, body)
         return wire.exchange(self.port, raw, timeout)
 
+    def url(self, path: str) -> str:
+        """Return the URL a client uses for ``path`` (what a DPoP proof's ``htu`` names)."""
+        return f"http://127.0.0.1:{self.port}{path}"
+
     def me(self, token: str | None = None, **kwargs: Any) -> wire.Response:
         """GET the protected ``/api/me/``."""
         return self.request("GET", "/api/me/", token=token, **kwargs)
@@ -350,6 +355,30 @@ def servers(stack: Stack) -> Iterator[dict[str, Server]]:
             server.stop()
         for server in started.values():
             server.reap()
+
+
+@pytest.fixture(scope="session")
+def dpop_server(stack: Stack) -> Iterator[Server]:
+    """The demo site with server nonces required and the proxy's forwarded headers trusted.
+
+    Nonces (RFC 9449 §8, §9) on, and ``X-Forwarded-Host``/``-Proto`` trusted as behind a
+    proxy that sets them (docs/dpop.md), for the attacks that need either.
+    """
+    server = Server(
+        stack,
+        "ES256",
+        JWT_DPOP_NONCE="True",
+        DJANGO_USE_X_FORWARDED_HOST="True",
+        DJANGO_TRUST_X_FORWARDED_PROTO="True",
+        DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost,api.example.test",
+    )
+    try:
+        server.start()
+        server.wait()
+        yield server
+    finally:
+        server.stop()
+        server.reap()
 
 
 @pytest.fixture(scope="session")
