@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.backends import BaseBackend
 from django.http import HttpRequest
 
 from . import active, dpop, revocation
+from .cachestate import Claim
 from .conf import conf
 from .exceptions import TokenError
 from .tokens import ACCESS, Token, decode
 
 
-def verify_access(raw: str | bytes) -> tuple[Token, Any | None]:
+def verify_access(
+    raw: str | bytes, claim: Callable[[Token], Claim] | None = None
+) -> tuple[Token, Any | None]:
     """Verify an access token and check revocation; return it and, if cached, its user.
 
-    Raises :class:`~jwtauth.exceptions.TokenError` (or a subclass) for any unusable token.
+    ``claim``, given the decoded token, returns an entry to record once in the revocation
+    lookup's round trip (a DPoP proof). Raises :class:`~jwtauth.exceptions.TokenError` (or a
+    subclass) for any unusable token.
     """
     token = decode(raw, ACCESS)
+    once = None if claim is None else claim(token)
     if not conf.USER_CACHE:
-        revocation.check(token)
+        revocation.check(token, claim=once)
         return token, None
-    return token, active.require(revocation.check(token, with_user=True))
+    return token, active.require(revocation.check(token, with_user=True, claim=once))
 
 
 def verify_bearer(raw: str | bytes) -> tuple[Token, Any | None]:

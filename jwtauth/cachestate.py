@@ -42,13 +42,17 @@ from django.core.signals import setting_changed
 from django.db import router
 from django.dispatch import receiver
 
-from .checks import UNSHARED_CACHES
 from .conf import conf, derived
 from .models import DeletedUser, RevokedToken, TokenSession, UserCutoff
 from .tokens import now
 
 logger = logging.getLogger("jwtauth")
 
+# Caches a revocation in one process cannot reach the others through: never used for state.
+UNSHARED_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
 DEAD = -1  # session value: revoked or unknown
 STATE_KEY = "jwtauth:state"
 # App servers stamp revocations with their own clocks; the repair reads this much further back.
@@ -179,6 +183,19 @@ def _on_cache_changed(*, setting: str, **kwargs: Any) -> None:
         gate.reset()
 
 
+@dataclass(slots=True)
+class Claim:
+    """An entry to record once (a DPoP proof's ``jti``), in the same round trip as a lookup.
+
+    ``taken`` is ``True`` when this request recorded it, ``False`` when it was recorded before,
+    and stays ``None`` when the cache could not be asked (the caller decides: fail closed).
+    """
+
+    name: str
+    ttl: int
+    taken: bool | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """What one lookup read: the entries present, and the state they were read under."""
@@ -292,12 +309,19 @@ class RedisStore:
         if not names:
             self._write(connection, {}, "claim")
 
-    def read(self, names: list[str]) -> Snapshot | None:
-        """Return the entries ``names`` that exist, or ``None`` when the cache cannot be trusted."""
+    def read(self, names: list[str], claim: Claim | None = None) -> Snapshot | None:
+        """Return the entries ``names`` that exist, or ``None`` when the cache cannot be trusted.
+
+        With ``claim``, its ``SET NX`` goes out in the same packet as the MGET (one round trip)
+        and ``claim.taken`` says whether it was new, trusted state or not.
+        """
         keys = [self.key(name) for name in names]
         with self.connection() as (connection, run_id):
-            connection.send_command("MGET", self.state_key, *keys)
-            reply = connection.read_response()
+            if claim is None:
+                connection.send_command("MGET", self.state_key, *keys)
+                reply = connection.read_response()
+            else:
+                reply = self._read_and_claim(connection, keys, claim)
         state = _bytes(reply[0])
         if state is None or self._run_ids.get(connection) != run_id or not _names(state, run_id):
             # Reconnected meanwhile, or the state changed under us (flushed, evicted, replaced
@@ -306,6 +330,16 @@ class RedisStore:
             return None
         values = {n: v for n, v in zip(names, reply[1:], strict=True) if v is not None}
         return Snapshot(values, state)
+
+    def _read_and_claim(self, connection: Any, keys: list[str], claim: Claim) -> Any:
+        commands = [
+            ("MGET", self.state_key, *keys),
+            ("SET", self.key(claim.name), 1, "NX", "EX", max(1, claim.ttl)),
+        ]
+        connection.send_packed_command(connection.pack_commands(commands))
+        reply = connection.read_response()
+        claim.taken = connection.read_response() is not None  # OK when set, nil when present
+        return reply
 
     def fill(self, snapshot: Snapshot, entries: Mapping[str, tuple[bytes, int]]) -> None:
         """Add ``entries`` (name: value, TTL) unless a revocation came after ``snapshot``."""
@@ -382,15 +416,20 @@ def store() -> RedisStore | None:
 # Reading ---------------------------------------------------------------------------------
 
 
-def read(names: list[str]) -> Snapshot | None:
-    """Return a snapshot of the entries ``names``, or ``None``: read the database, fill nothing."""
+def read(names: list[str], claim: Claim | None = None) -> Snapshot | None:
+    """Return a snapshot of the entries ``names``, or ``None``: read the database, fill nothing.
+
+    ``claim`` rides along in the same round trip (see :class:`Claim`).
+    """
     redis_store = store()
     if redis_store is None or gate.bypassing():
         return None
     try:
-        return redis_store.read(names)
+        return redis_store.read(names, claim)
     except Exception as e:
         gate.trip(e, "a revocation lookup")
+        if claim is not None:
+            claim.taken = None  # the reply may not have been read: it proves nothing
         return None
 
 

@@ -11,6 +11,7 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
+from .cachestate import UNSHARED_CACHES
 from .conf import conf
 from .dpop import policy as dpop_policy
 from .exceptions import KeyConfigurationError
@@ -25,10 +26,6 @@ ORDER_ERROR = f"{JWT_MIDDLEWARE} is listed before {AUTH_MIDDLEWARE} in MIDDLEWAR
 ORDER_HINT = (
     "Move it after AuthenticationMiddleware, or the session user overwrites the token's user."
 )
-UNSHARED_CACHES = {
-    "django.core.cache.backends.locmem.LocMemCache",
-    "django.core.cache.backends.dummy.DummyCache",
-}
 
 
 @register("jwtauth")

@@ -32,10 +32,11 @@ from django.utils.functional import SimpleLazyObject
 
 from . import active, cookies, credentials, dpop
 from .backends import user_for, verify_access
+from .cachestate import Claim
 from .conf import conf, derived
 from .credentials import Credential, MalformedCredential
 from .dberrors import database_error
-from .dpop import DPoPError, Proof
+from .dpop import DPoPError, Proof, replay
 from .exceptions import JWTAuthError, NotAuthenticated, TokenError, TokenRevoked
 from .tokens import Token
 
@@ -247,17 +248,37 @@ def _verify(request: HttpRequest, state: RequestAuth) -> tuple[Token, Any | None
     either scheme: a bound token is never accepted as a bearer token (RFC 9449 §7.1).
     """
     credential = cast(Credential, state.credential)
-    token, user = verify_access(credential.raw)
-    if credential.scheme == credentials.DPOP:
-        state.proof = _verify_proof(request, request.META.get(PROOF_HEADER), credential.raw)
-    dpop.check_binding(token.claims, state.proof)  # None under Bearer: the state is new
+    if credential.scheme != credentials.DPOP:
+        token, user = verify_access(credential.raw)
+        dpop.check_binding(token.claims, None)  # a bound token is never a bearer token
+        return token, user
+    checked: list[tuple[Proof, Claim]] = []
+
+    def check_and_claim(token: Token) -> Claim:
+        # After the token's signature, before its revocation lookup: the proof is checked
+        # here, and recorded against replay in the lookup's own round trip (RFC 9449 §11.1).
+        proof = _check_proof(request, request.META.get(PROOF_HEADER), credential.raw)
+        checked.append((proof, replay.claim(proof)))
+        return checked[0][1]
+
+    token, user = verify_access(credential.raw, check_and_claim)
+    proof, record = checked[0]
+    replay.settle(record, proof)
+    state.proof = proof  # verified and spent: the request's proof, even if the binding fails
+    dpop.check_binding(token.claims, proof)
     return token, user
 
 
 def _verify_proof(request: HttpRequest, header: str | None, access_token: str | None) -> Proof:
+    proof = _check_proof(request, header, access_token)
+    replay.remember(proof.jkt, proof.jti, proof.iat)
+    return proof
+
+
+def _check_proof(request: HttpRequest, header: str | None, access_token: str | None) -> Proof:
     # RFC 9449 §4.3: htu is the URL the client used, without query and fragment; behind a
     # proxy Django rebuilds it from USE_X_FORWARDED_HOST and SECURE_PROXY_SSL_HEADER.
-    return dpop.verify_proof(
+    return dpop.check_proof(
         header,
         method=str(request.method),
         url=request.build_absolute_uri(),

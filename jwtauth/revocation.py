@@ -164,15 +164,18 @@ def _fill(
     cachestate.fill(snapshot, entries)
 
 
-def check(token: Token, *, with_user: bool = False) -> Any | None:
+def check(
+    token: Token, *, with_user: bool = False, claim: cachestate.Claim | None = None
+) -> Any | None:
     """Raise :class:`TokenRevoked` if ``token`` is dead; return its user when ``with_user``.
 
     In steady state this is one cache round trip and no database query. ``with_user`` (used
-    when ``JWTAUTH_USER_CACHE`` is on) folds the user object into the same round trip.
+    when ``JWTAUTH_USER_CACHE`` is on) folds the user object into the same round trip, and so
+    does ``claim`` (a DPoP proof to record once).
     """
     names = _Names.of(token)
     wanted = [*names.state(), names.user] if with_user else names.state()
-    snapshot = cachestate.read(wanted)
+    snapshot = cachestate.read(wanted, claim)
     state, user = _cached(names, snapshot)
     if state.dead():
         raise TokenRevoked()

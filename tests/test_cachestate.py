@@ -358,9 +358,9 @@ def test_a_failed_write_is_a_cache_write_failure(settings: Any) -> None:
 
 def names_with(server: RedisServer, values: dict[str, bytes]) -> list[str]:
     """Write ``values`` raw under the cache's key names; return the names."""
-    client = server.client()
-    for name, value in values.items():
-        client.set(caches["default"].make_key(name), value, ex=60)
+    with server.client() as client:  # closed: clients_of() counts what stays connected
+        for name, value in values.items():
+            client.set(caches["default"].make_key(name), value, ex=60)
     return list(values)
 
 
@@ -494,3 +494,30 @@ def test_a_forked_child_opens_its_own_connection(settings: Any, server: RedisSer
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert all(found == {"parent": b"1"} for found in results)
+
+
+def test_a_claim_rides_in_the_lookups_round_trip(settings: Any, server: RedisServer) -> None:
+    use(settings, server)
+    names_with(server, {"k": b"1"})
+    read("k")  # validated
+    before = (server.calls("mget"), server.calls("set"))
+    first, again = cachestate.Claim("jwtauth:once:x", 30), cachestate.Claim("jwtauth:once:x", 30)
+    store = cachestate.store()
+    assert store is not None
+    snapshot = store.read(["k"], first)
+    assert snapshot is not None
+    assert snapshot.values == {"k": b"1"}
+    assert store.read(["k"], again) is not None
+    assert (first.taken, again.taken) == (True, False)
+    assert (server.calls("mget"), server.calls("set")) == (before[0] + 2, before[1] + 2)
+    key = caches["default"].make_key("jwtauth:once:x")
+    assert 0 < server.client().ttl(key) <= 30
+
+
+def test_a_claim_the_cache_could_not_make_stays_unknown(settings: Any, server: RedisServer) -> None:
+    use(settings, server)
+    read("k")
+    server.stop()
+    claim = cachestate.Claim("jwtauth:once:y", 30)
+    assert cachestate.read(["k"], claim) is None
+    assert claim.taken is None  # the caller fails closed (DPoP: 503)

@@ -373,3 +373,40 @@ def test_a_token_view_needs_the_csrf_token_with_the_cookie(pair: Any) -> None:
     assert refused.json() == {"error": "permission_denied", "detail": "CSRF verification failed."}
     token = csrf_token(client)
     assert client.post("/t/required/", HTTP_X_CSRFTOKEN=token).json() == {"username": "alice"}
+
+
+@pytest.mark.redis
+def test_a_dpop_request_costs_one_redis_round_trip(
+    client: Client, bound_pair: Any, dpop_key: DPoPKey, settings: Any, private_redis: Any
+) -> None:
+    # The proof's replay record rides in the revocation lookup's packet: MGET and SET NX are
+    # read back from one send, with no command of its own (RFC 9449 §11.1 at no extra trip).
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": private_redis.url,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
+        }
+    }
+    access = bound_pair.access
+    assert (
+        client.get("/api/me/", **dpop_headers(dpop_key, "GET", "/api/me/", access)).status_code
+        == 200
+    )
+    before = private_redis.client().info("commandstats")
+    assert (
+        client.get("/api/me/", **dpop_headers(dpop_key, "GET", "/api/me/", access)).status_code
+        == 200
+    )
+    after = private_redis.client().info("commandstats")
+    sent = {
+        name.removeprefix("cmdstat_"): row["calls"] - before.get(name, {}).get("calls", 0)
+        for name, row in after.items()
+    }
+    ours = {"info", "hello", "client|setinfo"}  # the inspecting connections' own commands
+    sent = {name: calls for name, calls in sent.items() if calls and name not in ours}
+    assert sent == {"mget": 1, "set": 1}
+    headers = dpop_headers(dpop_key, "GET", "/api/me/", access)
+    assert client.get("/api/me/", **headers).status_code == 200
+    replayed = client.get("/api/me/", **headers)
+    assert (replayed.status_code, replayed.json()["error"]) == (401, "invalid_dpop_proof")

@@ -24,7 +24,7 @@ from .errors import (
     challenge,
 )
 from .nonces import current_nonce
-from .proof import Proof, ath, verify_proof
+from .proof import Proof, ath, check_proof, verify_proof
 
 __all__ = [
     "DPoPBindingError",
@@ -38,6 +38,7 @@ __all__ = [
     "challenge",
     "check_binding",
     "check_grant",
+    "check_proof",
     "confirmation",
     "current_nonce",
     "verify_proof",

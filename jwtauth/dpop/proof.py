@@ -161,6 +161,24 @@ def verify_proof(
     :class:`~jwtauth.dpop.errors.UseDPoPNonce` or, when the replay cache is down,
     :class:`~jwtauth.dpop.errors.ReplayCacheUnavailable`.
     """
-    checked = _check(proof, method, url, access_token, nonce_required)
+    checked = check_proof(
+        proof, method=method, url=url, access_token=access_token, nonce_required=nonce_required
+    )
     replay.remember(checked.jkt, checked.jti, checked.iat)
     return checked
+
+
+def check_proof(
+    proof: str | None,
+    *,
+    method: str,
+    url: str,
+    access_token: str | None = None,
+    nonce_required: bool | None = None,
+) -> Proof:
+    """Verify ``proof`` as :func:`verify_proof` does, but leave recording it to the caller.
+
+    For the resource path, which records the proof in the revocation lookup's own round trip
+    (:func:`jwtauth.dpop.replay.claim` and :func:`~jwtauth.dpop.replay.settle`).
+    """
+    return _check(proof, method, url, access_token, nonce_required)

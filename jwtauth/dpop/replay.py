@@ -13,15 +13,20 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
+from typing import TYPE_CHECKING
 
 from django.core.cache import caches
 from django.utils.translation import gettext_lazy as _
 
+from ..cachestate import Claim
 from ..conf import conf
 from ..keys import b64url
 from ..tokens import now
 from .errors import InvalidDPoPProof, ReplayCacheUnavailable
 from .policy import policy
+
+if TYPE_CHECKING:
+    from .proof import Proof
 
 logger = logging.getLogger("jwtauth")
 
@@ -63,6 +68,25 @@ def remember(jkt: str, jti: str, iat: float) -> None:
         added = caches[conf.CACHE].add(replay_key(jkt, jti), 1, timeout=ttl(iat))
     except Exception as e:  # any backend's connection error: refuse, never accept unchecked
         raise _Outage.unavailable(e.__class__.__name__) from e
+    _judge(added)
+
+
+def claim(proof: Proof) -> Claim:
+    """Return the record of ``proof`` for the revocation lookup to make in its round trip."""
+    return Claim(replay_key(proof.jkt, proof.jti), ttl(proof.iat))
+
+
+def settle(record: Claim, proof: Proof) -> None:
+    """Refuse a proof the lookup found recorded; record it here if the lookup could not."""
+    if record.taken is None:
+        # Not django-redis, or its breaker is open: the cache's own API decides (and fails
+        # closed if Redis is down).
+        remember(proof.jkt, proof.jti, proof.iat)
+        return
+    _judge(record.taken)
+
+
+def _judge(added: bool | None) -> None:
     if added is True:
         if _Outage.failing:
             _Outage.failing = False
