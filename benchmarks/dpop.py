@@ -16,21 +16,16 @@ differences within a round (contender minus the bare view) before the median ove
   Bearer`` with an HS256 access token;
 - ``dpop``: the same view with ``Authorization: DPoP`` and a fresh ES256 proof per request
   (made before the timing, as a client makes it: one key, a new ``jti`` each), the token bound
-  to the proof's key; the proof's ``jti`` goes to the replay cache (one ``SET NX``);
+  to the proof's key; the proof's ``jti`` is recorded against replay by a ``SET NX`` sent in the
+  revocation lookup's own round trip;
 - ``dpop, nonces``: the same with ``JWTAUTH_DPOP_NONCE`` on, the proof carrying the nonce;
-- ``SET NX``: the replay cache's ``cache.add`` alone (Django's cache API, through django-redis
-  and redis-py's command layer), to show what that round trip costs the request;
-- ``SET NX, raw``: the same command on a connection of django-redis's pool, sent and read
-  directly (``send_command``/``read_response``), the way jwtauth's revocation lookup talks to
-  Redis: what the replay cache would cost on that path.
-
-From these, the report estimates the ratio with the ``SET NX`` on the lookup's path, and with
-it pipelined into the lookup's round trip (no round trip of its own).
+- ``SET NX``: the replay record on its own round trip through Django's cache API, to show what
+  pipelining it into the lookup saves.
 
 The target (issue 15): a DPoP request's authentication overhead at most twice a bearer
 request's. The database is a scratch one of its own (``jwtauth_bench_dpop``, dropped after);
 Redis is a private ``redis-server`` on a free port unless ``--redis-url`` names one (keys under a
-run prefix, deleted after). Not yet part of ``make bench``.
+run prefix, deleted after).
 """
 
 from __future__ import annotations
@@ -183,23 +178,6 @@ def contenders(state: dict[str, Any]) -> list[Contender]:
         keys = [f"jwtauth:dpop:bench-{next(counter)}" for _ in range(n)]
         return [lambda k=k: cache.add(k, 1, timeout=120) for k in keys]
 
-    from django_redis import get_redis_connection  # type: ignore[import-untyped]
-
-    pool = get_redis_connection("default", write=True).connection_pool
-    prefix = cache.make_key("jwtauth:dpop:raw-bench-")  # type: ignore[attr-defined]
-
-    def set_nx_raw(n: int) -> list[Callable[[], Any]]:
-        def call(key: str) -> None:
-            connection = pool.get_connection()
-            try:
-                connection.send_command("SET", key, 1, "NX", "EX", 120)
-                connection.read_response()
-            finally:
-                pool.release(connection)
-
-        keys = [f"{prefix}{next(counter)}" for _ in range(n)]
-        return [lambda k=k: call(k) for k in keys]
-
     return [
         Contender("bare", "bare Django view (no auth)", bare),
         Contender("bearer", "jwtauth, Authorization: Bearer", bearer),
@@ -210,8 +188,7 @@ def contenders(state: dict[str, Any]) -> list[Contender]:
             with_nonces,
             lambda: override_settings(JWTAUTH_DPOP_NONCE=True),
         ),
-        Contender("set_nx", "replay cache SET NX alone (cache.add)", set_nx),
-        Contender("set_nx_raw", "SET NX alone on a raw pooled connection", set_nx_raw),
+        Contender("set_nx", "a replay SET NX on its own round trip (cache.add)", set_nx),
     ]
 
 
@@ -266,11 +243,7 @@ def overheads(by: dict[str, list[float]]) -> dict[str, list[float]]:
         return [x - y for x, y in zip(by[a], by[b], strict=True)]
 
     out = {key: minus(key, "bare") for key in ("bearer", "dpop", "dpop_nonce")}
-    out["dpop - set_nx"] = [d - s for d, s in zip(out["dpop"], by["set_nx"], strict=True)]
-    out["dpop, raw set_nx"] = [
-        d + r for d, r in zip(out["dpop - set_nx"], by["set_nx_raw"], strict=True)
-    ]
-    for key in ("dpop", "dpop_nonce", "dpop - set_nx", "dpop, raw set_nx"):
+    for key in ("dpop", "dpop_nonce"):
         out[f"{key} / bearer"] = [x / y for x, y in zip(out[key], out["bearer"], strict=True)]
     return out
 
@@ -298,12 +271,6 @@ def report(all_contenders: list[Contender], args: argparse.Namespace) -> tuple[s
         f"{fmt(cpu['dpop / bearer'], 2)} x |",
         f"| DPoP with nonces / bearer | {fmt(wall['dpop_nonce / bearer'], 2)} x | "
         f"{fmt(cpu['dpop_nonce / bearer'], 2)} x |",
-        "| *estimates:* | | |",
-        f"| DPoP with the SET NX on the lookup's raw path / bearer | "
-        f"{fmt(wall['dpop, raw set_nx / bearer'], 2)} x | "
-        f"{fmt(cpu['dpop, raw set_nx / bearer'], 2)} x |",
-        f"| DPoP with the SET NX pipelined into the lookup (- SET NX) / bearer | "
-        f"{fmt(wall['dpop - set_nx / bearer'], 2)} x | {fmt(cpu['dpop - set_nx / bearer'], 2)} x |",
     ]
     ratio = statistics.median(wall["dpop / bearer"])
     met = ratio <= TARGET
