@@ -31,10 +31,11 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
 from . import revocation, sessions
+from .clock import now
 from .conf import conf
 from .exceptions import RevocationUnavailable, TokenError, TokenExpired, TokenTypeMismatch
 from .models import EXPIRED, LIFETIME, LIVE, REVOKED, RevokedToken, TokenSession, UserCutoff
-from .tokens import ACCESS, REFRESH, Token, decode, now
+from .tokens import ACCESS, REFRESH, Token, decode
 
 if TYPE_CHECKING:
     RevokedTokenAdminBase = admin.ModelAdmin[RevokedToken]

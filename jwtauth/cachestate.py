@@ -42,9 +42,9 @@ from django.core.signals import setting_changed
 from django.db import router
 from django.dispatch import receiver
 
-from .conf import conf, derived
+from .clock import now
+from .conf import cached_until_settings_change, conf
 from .models import DeletedUser, RevokedToken, TokenSession, UserCutoff
-from .tokens import now
 
 logger = logging.getLogger("jwtauth")
 
@@ -155,7 +155,7 @@ class _Breaker:
         # The setting is read only after a failure: the usual request must not pay for it.
         if not self.failed_at:
             return False
-        return time.monotonic() - self.failed_at < float(conf.CACHE_RETRY_AFTER)
+        return time.monotonic() - self.failed_at < conf.CACHE_RETRY_AFTER
 
     def trip(self, error: BaseException, action: str) -> None:
         """Stop using the cache for lookups for ``JWTAUTH_CACHE_RETRY_AFTER`` seconds."""
@@ -374,7 +374,7 @@ class RedisStore:
         elif outcome != b"ok":
             raise CacheWriteFailed(f"Redis refused the write ({_text(outcome)})")
         if self.replicas:
-            timeout = int(float(conf.CACHE_REPLICA_TIMEOUT) * 1000)
+            timeout = int(conf.CACHE_REPLICA_TIMEOUT * 1000)
             connection.send_command("WAIT", self.replicas, timeout)
             acknowledged = connection.read_response()
             if acknowledged < self.replicas:
@@ -401,7 +401,7 @@ def _replicas(pool: Any) -> int:
     return 1 if isinstance(pool, SentinelConnectionPool) else 0
 
 
-@derived
+@cached_until_settings_change
 def store() -> RedisStore | None:
     """Return the store revocation state lives in, or ``None`` to read the database alone."""
     backend = settings.CACHES.get(conf.CACHE, {}).get("BACKEND")
@@ -496,7 +496,7 @@ def recently_revoked() -> Iterator[str]:
     yet committed, and a delete is true whatever becomes of them (a miss reads the database).
     """
     moment = now()
-    since = moment - timedelta(seconds=int(conf.NEGATIVE_CACHE_TIMEOUT)) - CLOCK_MARGIN
+    since = moment - timedelta(seconds=conf.NEGATIVE_CACHE_TIMEOUT) - CLOCK_MARGIN
     alias = router.db_for_write(RevokedToken)
     tokens = RevokedToken.objects.using(alias).filter(revoked_at__gte=since, expires_at__gt=moment)
     for jti in tokens.values_list("jti", flat=True).iterator():

@@ -12,10 +12,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from .cachestate import UNSHARED_CACHES
-from .conf import conf
+from .conf import conf, type_errors
 from .dpop import policy as dpop_policy
 from .exceptions import KeyConfigurationError
-from .keys import HMAC_MIN_BYTES, keyring
+from .keys import HMAC_MIN_BYTES, build_keyring
 
 MAX_LEEWAY_SECONDS = 300
 # Okta's grace period goes up to 60 s, Hydra's to 5 minutes; a retry needs far less.
@@ -32,7 +32,7 @@ ORDER_HINT = (
 def check_keys(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> list[CheckMessage]:
     """Check the algorithm and keys: present, of the right type, long enough, not reused."""
     try:
-        keyring.__wrapped__()  # type: ignore[attr-defined]
+        build_keyring()  # not the kept one: the settings may have changed since it was built
     except KeyConfigurationError as e:
         return [Error(e.msg, hint=e.hint or None, id=e.check_id)]
     if conf.ALGORITHM not in HMAC_MIN_BYTES:
@@ -352,3 +352,46 @@ def check_sessions(app_configs: Sequence[Any] | None = None, **kwargs: Any) -> l
             )
         )
     return messages
+
+
+# Settings whose own checks above already say what is wrong with them, type included.
+CHECKED_ELSEWHERE = frozenset(
+    {
+        "ALGORITHM",
+        "SECRET_KEY",
+        "SECRET_KEY_FALLBACKS",
+        "PRIVATE_KEY",
+        "PUBLIC_KEY",
+        "PUBLIC_KEY_FALLBACKS",
+        "LEEWAY",
+        "ACCESS_TOKEN_LIFETIME",
+        "REFRESH_TOKEN_LIFETIME",
+        "ISSUER",
+        "AUDIENCE",
+        "REFRESH_REUSE_INTERVAL",
+        "MAX_SESSIONS_PER_USER",
+        "SESSION_IDLE_TIMEOUT",
+        "SESSION_ABSOLUTE_LIFETIME",
+        "DPOP_ALGORITHMS",
+        "DPOP_IAT_SKEW",
+        "DPOP_NONCE",
+        "DPOP_NONCE_LIFETIME",
+        "DPOP_REQUIRED",
+    }
+)
+
+
+@register("jwtauth")
+def check_setting_types(
+    app_configs: Sequence[Any] | None = None, **kwargs: Any
+) -> list[CheckMessage]:
+    """Check that every other ``JWTAUTH_*`` setting has the type jwtauth reads it as."""
+    return [
+        Error(
+            f"JWTAUTH_{name}={getattr(conf, name)!r} must be {expected}.",
+            hint=f"See JWTAUTH_{name} in jwtauth's settings reference (docs/settings.md).",
+            id="jwtauth.E022",
+        )
+        for name, expected in type_errors().items()
+        if name not in CHECKED_ELSEWHERE
+    ]

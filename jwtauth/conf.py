@@ -4,15 +4,20 @@ Values are read on first use and kept until Django's ``setting_changed`` signal 
 changed, so ``override_settings`` and pytest-django's ``settings`` fixture reach them (the
 peers that freeze settings at import make tests reload modules), while the per-request path
 pays a dictionary lookup rather than a settings lookup. Work derived from settings (parsed
-keys, say) is memoised with :func:`derived` and forgotten on the same signal.
+keys, say) is memoised with :func:`cached_until_settings_change` and forgotten on the same
+signal. Every setting has a type (the annotations of :class:`JWTAuthSettings`), checked at
+start-up.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable as CallableABC
+from collections.abc import Sequence as SequenceABC
 from datetime import timedelta
-from typing import Any, TypeVar
+from types import UnionType
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin, get_type_hints
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -80,8 +85,62 @@ F = TypeVar("F", bound=Callable[..., Any])
 _derived: list[Any] = []
 
 
+Seconds = timedelta | int | float
+
+
 class JWTAuthSettings:
-    """Expose every ``JWTAUTH_*`` setting as an attribute, with its default."""
+    """Expose every ``JWTAUTH_*`` setting as an attribute, with its default and its type.
+
+    The annotations below are the settings' types: mypy holds call sites to them, and check
+    ``jwtauth.E022`` holds the project's values to them at start-up (:func:`type_errors`), so
+    code reading a setting can trust its type without coercing it.
+    """
+
+    ALGORITHM: str
+    SECRET_KEY: str
+    SECRET_KEY_FALLBACKS: Sequence[str]
+    PRIVATE_KEY: str
+    PUBLIC_KEY: str
+    PUBLIC_KEY_FALLBACKS: Sequence[str]
+    ACCESS_TOKEN_LIFETIME: Seconds
+    REFRESH_TOKEN_LIFETIME: Seconds
+    ISSUER: str
+    AUDIENCE: str
+    LEEWAY: int | float
+    EXTRA_CLAIMS: str | Callable[[Any], Mapping[str, Any]] | None
+    MAX_TOKEN_LENGTH: int
+    CACHE: str
+    CACHE_RETRY_AFTER: float
+    CACHE_MIN_REPLICAS: int | None
+    CACHE_REPLICA_TIMEOUT: float
+    NEGATIVE_CACHE_TIMEOUT: int
+    USER_CACHE: bool
+    USER_CACHE_TIMEOUT: int
+    COOKIES: bool
+    ACCESS_COOKIE: str
+    REFRESH_COOKIE: str
+    COOKIE_SECURE: bool
+    COOKIE_SAMESITE: Literal["Strict", "Lax", "None"] | None
+    COOKIE_DOMAIN: str | None
+    REFRESH_COOKIE_PATH: str | None
+    SESSION_ONLY_NAMESPACES: Sequence[str]
+    LOGIN_FAILURE_LIMIT: int
+    LOGIN_IP_FAILURE_LIMIT: int
+    LOGIN_FAILURE_WINDOW: int
+    LOGIN_IPV6_PREFIX: int
+    REFRESH_REUSE_INTERVAL: int
+    MAX_SESSIONS_PER_USER: int | None
+    SESSION_IDLE_TIMEOUT: Seconds | None
+    SESSION_ABSOLUTE_LIFETIME: Seconds | None
+    JWKS_MAX_AGE: int
+    X_XSS_PROTECTION: str | None
+    MAX_BODY_SIZE: int
+    DPOP_ENABLED: bool
+    DPOP_ALGORITHMS: Sequence[str]
+    DPOP_IAT_SKEW: int
+    DPOP_NONCE: bool
+    DPOP_NONCE_LIFETIME: int
+    DPOP_REQUIRED: bool
 
     def __getattr__(self, name: str) -> Any:
         # Called only on a miss: the value is then kept as an instance attribute, which
@@ -113,8 +172,59 @@ def _seconds(value: timedelta | float) -> int:
     return int(value)
 
 
-def derived(func: F) -> F:
-    """Memoise ``func`` until any ``JWTAUTH_*`` (or ``SECRET_KEY``/``CACHES``) setting changes."""
+def type_errors() -> dict[str, str]:
+    """Return, per setting whose value is not of its annotated type, what type it must be."""
+    hints = get_type_hints(JWTAuthSettings)
+    return {
+        name: _describe(hints[name])
+        for name in DEFAULTS
+        if not _matches(getattr(conf, name), hints[name])
+    }
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        return any(_matches(value, option) for option in get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is Literal:
+        return value in get_args(hint)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint in (int, float):  # a bool is no number of seconds; an int is a float here
+        return isinstance(value, int | float if hint is float else int) and not isinstance(
+            value, bool
+        )
+    if origin is SequenceABC:
+        (item,) = get_args(hint)
+        return isinstance(value, list | tuple) and all(_matches(v, item) for v in value)
+    if origin is CallableABC:
+        return callable(value)
+    return isinstance(value, hint)
+
+
+def _describe(hint: Any) -> str:
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        return " or ".join(_describe(option) for option in get_args(hint))
+    if hint is type(None):
+        return "None"
+    if origin is Literal:
+        return " or ".join(repr(choice) for choice in get_args(hint))
+    if origin is SequenceABC:
+        return f"a list of {_describe(get_args(hint)[0])}"
+    if origin is CallableABC:
+        return "a callable"
+    return getattr(hint, "__name__", str(hint))
+
+
+def cached_until_settings_change(func: F) -> F:
+    """Memoise ``func`` until any ``JWTAUTH_*`` (or ``SECRET_KEY``/``CACHES``) setting changes.
+
+    For work derived from settings (parsed keys, the verifier, the cache store): done once,
+    redone after ``override_settings`` or the ``settings`` fixture changes what it read.
+    """
     cached = functools.cache(func)
     _derived.append(cached)
     return cached  # type: ignore[return-value]

@@ -9,9 +9,9 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from . import payload
+from . import bodies
 from .conf import conf
-from .exceptions import PermissionDenied
+from .exceptions import Forbidden
 from .tokens import TokenPair
 
 
@@ -34,7 +34,7 @@ def _attributes(name: str, path: str) -> _Attributes:
     return _Attributes(
         path="/" if host else path,
         domain=None if host else conf.COOKIE_DOMAIN,
-        secure=bool(conf.COOKIE_SECURE) or host or name.startswith("__Secure-"),
+        secure=conf.COOKIE_SECURE or host or name.startswith("__Secure-"),
     )
 
 
@@ -84,7 +84,7 @@ def presented(request: HttpRequest) -> bool:
 
 
 def check_csrf(request: HttpRequest) -> None:
-    """Run Django's CSRF check on ``request``; raise ``PermissionDenied`` if it fails.
+    """Run Django's CSRF check on ``request``; raise :class:`~jwtauth.exceptions.Forbidden` if not.
 
     The same check ``CsrfViewMiddleware`` runs on a view that is not exempt, for the views
     that are (token views, which need it for cookie credentials only).
@@ -92,7 +92,7 @@ def check_csrf(request: HttpRequest) -> None:
     check = CsrfViewMiddleware(_unused)
     check.process_request(request)
     if check.process_view(request, None, (), {}) is not None:  # type: ignore[arg-type]
-        raise PermissionDenied(_("CSRF verification failed."))
+        raise Forbidden(_("CSRF verification failed."))
 
 
 def enforce_csrf(request: HttpRequest) -> None:
@@ -101,7 +101,7 @@ def enforce_csrf(request: HttpRequest) -> None:
     The body is read (and bounded) first: the check may parse a form from it, which would
     otherwise consume the stream the endpoint still has to read.
     """
-    payload.body(request)
+    bodies.body(request)
     check_csrf(request)
 
 

@@ -95,7 +95,7 @@ class Throttled(JWTAuthError):
         super().__init__(detail)
 
 
-class BadRequest(JWTAuthError):
+class InvalidRequest(JWTAuthError):
     """The request body or parameters are malformed."""
 
     code = "invalid_request"
@@ -127,7 +127,7 @@ class MethodNotAllowed(JWTAuthError):
     default_detail = _("Method not allowed.")
 
 
-class PermissionDenied(JWTAuthError):
+class Forbidden(JWTAuthError):
     """The request failed a check such as CSRF."""
 
     code = "permission_denied"

@@ -1,8 +1,9 @@
 """Load, validate and describe the signing and verification keys.
 
-The keys are parsed once per settings change (see :func:`jwtauth.conf.derived`), never on the
-request path. Every problem raises :class:`~jwtauth.exceptions.KeyConfigurationError` with the
-system-check id that ``checks.py`` reports, so start-up and run time agree on what is wrong.
+The keys are parsed once per settings change (see
+:func:`jwtauth.conf.cached_until_settings_change`), never on the request path. Every problem
+raises :class:`~jwtauth.exceptions.KeyConfigurationError` with the system-check id that
+``checks.py`` reports, so start-up and run time agree on what is wrong.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
-from .conf import conf, derived
+from .conf import cached_until_settings_change, conf
 from .exceptions import KeyConfigurationError
 
 # RFC 7518 §3.2: an HMAC key must be at least as long as the hash output.
@@ -263,10 +264,15 @@ def _spki(key: PublicKey) -> bytes:
     )
 
 
-@derived
-def keyring() -> Keyring:
-    """Build the keyring from settings once; rebuilt when a ``JWTAUTH_*`` setting changes."""
+def build_keyring() -> Keyring:
+    """Build the keyring from the settings as they are now; raise if they are unusable."""
     alg = algorithm()
     if alg in HMAC_MIN_BYTES:
         return _symmetric_keyring(alg)
     return _asymmetric_keyring(alg)
+
+
+@cached_until_settings_change
+def keyring() -> Keyring:
+    """Return the keyring, built once and again only after a ``JWTAUTH_*`` setting changes."""
+    return build_keyring()

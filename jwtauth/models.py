@@ -15,8 +15,8 @@ from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
+from .clock import now
 from .conf import conf
-from .tokens import now
 
 TOKEN_TYPES = [("access", _("access")), ("refresh", _("refresh"))]
 

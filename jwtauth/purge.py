@@ -26,9 +26,9 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, OperationalError
 from django.db.models import Model, QuerySet
 
+from .clock import now
 from .conf import conf
 from .models import DeletedUser, RevokedToken, TokenSession, UserCutoff
-from .tokens import now
 
 DEFAULT_BATCH_SIZE = 5000
 # SQLSTATEs worth retrying: deadlock_detected and serialization_failure. Two purges locking the

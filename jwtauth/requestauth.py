@@ -33,7 +33,7 @@ from django.utils.functional import SimpleLazyObject
 from . import active, cookies, credentials, dpop
 from .backends import user_for, verify_access
 from .cachestate import Claim
-from .conf import conf, derived
+from .conf import cached_until_settings_change, conf
 from .credentials import Credential, MalformedCredential
 from .dberrors import database_error
 from .dpop import DPoPError, Proof, replay
@@ -178,7 +178,7 @@ def session_only(request: HttpRequest) -> bool:
     return _session_only_path(resolver, request.path_info, names)
 
 
-@derived
+@cached_until_settings_change
 def _session_only_names() -> frozenset[str]:
     return frozenset(conf.SESSION_ONLY_NAMESPACES or ())
 

@@ -30,10 +30,11 @@ from django.utils.translation import gettext_lazy as _
 
 from . import cachestate, signals, users
 from .cachestate import DEAD, cutoff_key, micros, session_key, token_key, user_key
+from .clock import now
 from .conf import conf
 from .exceptions import RevocationUnavailable, TokenError, TokenRevoked
 from .models import DeletedUser, RevokedToken, TokenSession, UserCutoff
-from .tokens import Token, now
+from .tokens import Token
 
 logger = logging.getLogger("jwtauth")
 
@@ -152,14 +153,14 @@ def _fill(
     missing_user: bool,
 ) -> None:
     # Never cache past the token's own death (a shorter TTL only costs a refill).
-    ttl = min(_remaining(token), int(conf.NEGATIVE_CACHE_TIMEOUT))
+    ttl = min(_remaining(token), conf.NEGATIVE_CACHE_TIMEOUT)
     entries: dict[str, tuple[bytes, int]] = {}
     if ttl > 0:
         for name, value in zip(names.state(), state.values(), strict=True):
             if value is not None and name not in snapshot.values:
                 entries[name] = (str(value).encode(), ttl)
     if missing_user and user is not None:
-        user_ttl = min(_remaining(token), int(conf.USER_CACHE_TIMEOUT))
+        user_ttl = min(_remaining(token), conf.USER_CACHE_TIMEOUT)
         entries[names.user] = (cachestate.encode_user(user), user_ttl)
     cachestate.fill(snapshot, entries)
 
@@ -366,7 +367,7 @@ def _new_cutoff(user_id: Any, alias: str) -> datetime:
 def _cutoff_entries(user_id: Any, cutoff: datetime) -> Entries:
     # A cutoff entry is "alive" for the sessions started after it, so it lives no longer than
     # a fill (see cachestate.recently_revoked); the cached user object is stale now.
-    window = int(conf.NEGATIVE_CACHE_TIMEOUT)
+    window = conf.NEGATIVE_CACHE_TIMEOUT
     return {cutoff_key(user_id): (micros(cutoff), window), user_key(user_id): (None, 1)}
 
 

@@ -36,11 +36,12 @@ from django.db import router, transaction
 from django.utils.translation import gettext_lazy as _
 
 from . import active, dpop, revocation, signals
+from .clock import now
 from .conf import conf
 from .dpop import Proof
 from .exceptions import TokenError, TokenExpired, TokenReused, TokenRevoked
 from .models import EXPIRED, LIFETIME, REVOKED, TokenSession, session_end, within_policy
-from .tokens import ACCESS, REFRESH, Token, TokenPair, encode, extra_claims, new_jti, now
+from .tokens import ACCESS, REFRESH, Token, TokenPair, encode, extra_claims, new_jti
 
 logger = logging.getLogger("jwtauth")
 
@@ -229,7 +230,7 @@ def _spent(
 
 
 def _is_retry(row: dict[str, Any], jti: str, moment: datetime) -> bool:
-    interval = timedelta(seconds=int(conf.REFRESH_REUSE_INTERVAL))
+    interval = timedelta(seconds=conf.REFRESH_REUSE_INTERVAL)
     rotated = row["refreshed_at"]
     return (
         rotated is not None

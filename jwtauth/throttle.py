@@ -43,7 +43,7 @@ def client_network(ip: str) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         mapped = address.ipv4_mapped
         if mapped is None:
-            prefix = int(conf.LOGIN_IPV6_PREFIX)
+            prefix = conf.LOGIN_IPV6_PREFIX
             return str(ipaddress.IPv6Network((address, prefix), strict=False))
         address = mapped
     return str(address)
@@ -115,10 +115,10 @@ def reserve(username: str, ip: str | None) -> Attempt:
     attempt = Attempt(_username_key(username), _ip_key(ip) if ip else None)
     if gate.bypassing():
         return attempt
-    window = int(conf.LOGIN_FAILURE_WINDOW)
-    limits = [(attempt.username_key, int(conf.LOGIN_FAILURE_LIMIT))]
+    window = conf.LOGIN_FAILURE_WINDOW
+    limits = [(attempt.username_key, conf.LOGIN_FAILURE_LIMIT)]
     if attempt.ip_key is not None:
-        limits.append((attempt.ip_key, int(conf.LOGIN_IP_FAILURE_LIMIT)))
+        limits.append((attempt.ip_key, conf.LOGIN_IP_FAILURE_LIMIT))
     cache = _cache()
     for key, limit in limits:
         if not limit:

@@ -15,7 +15,6 @@ import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from django.core.exceptions import ImproperlyConfigured
@@ -23,7 +22,8 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
 from jwt.algorithms import Algorithm, get_default_algorithms
 
-from .conf import conf, derived
+from .clock import now
+from .conf import cached_until_settings_change, conf
 from .exceptions import TokenError, TokenExpired, TokenTypeMismatch
 from .keys import b64url, keyring
 
@@ -61,11 +61,6 @@ _ALGORITHMS: Final[dict[str, Algorithm]] = {
     for name, alg in get_default_algorithms().items()
     if name in {"HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"}
 }
-
-
-def now() -> datetime:
-    """Return the current time, timezone-aware; the seam tests move."""
-    return datetime.now(UTC)
 
 
 def new_jti() -> str:
@@ -107,7 +102,7 @@ class _Verifier:
     max_length: int
 
 
-@derived
+@cached_until_settings_change
 def _verifier() -> _Verifier:
     ring = keyring()
     return _Verifier(
@@ -117,16 +112,17 @@ def _verifier() -> _Verifier:
         issuer=conf.ISSUER,
         audience=conf.AUDIENCE,
         leeway=int(conf.LEEWAY),
-        max_length=int(conf.MAX_TOKEN_LENGTH),
+        max_length=conf.MAX_TOKEN_LENGTH,
     )
 
 
-@derived
+@cached_until_settings_change
 def _extra_claims_hook() -> Callable[[Any], Mapping[str, Any]] | None:
     hook = conf.EXTRA_CLAIMS
     if isinstance(hook, str):
-        hook = import_string(hook)
-    return hook  # type: ignore[no-any-return]
+        imported: Callable[[Any], Mapping[str, Any]] = import_string(hook)
+        return imported
+    return hook
 
 
 def _json_segment(data: Mapping[str, Any]) -> str:

@@ -15,7 +15,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import connections, models, router
 
-from .conf import derived
+from .conf import cached_until_settings_change
 
 
 def _plain(manager: Any) -> bool:
@@ -23,7 +23,7 @@ def _plain(manager: Any) -> bool:
     return type(manager).get_queryset is models.Manager.get_queryset
 
 
-@derived
+@cached_until_settings_change
 def _select(alias: str) -> str | None:
     model = get_user_model()
     if not _plain(model._default_manager):

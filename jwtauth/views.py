@@ -26,10 +26,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import (
     active,
+    bodies,
     cookies,
     credentials,
     dpop,
-    payload,
     requestauth,
     responses,
     revocation,
@@ -43,8 +43,8 @@ from .decorators import allowed_methods
 from .dpop import DPoPError, InvalidDPoPProof, Proof
 from .dpop.policy import policy
 from .exceptions import (
-    BadRequest,
     InvalidCredentials,
+    InvalidRequest,
     JWTAuthError,
     NotAuthenticated,
     NotFound,
@@ -89,7 +89,7 @@ def endpoint(
                 # A value the database refuses (one that slipped past validation) is the
                 # client's, not an outage: a 503 would invite retries.
                 logger.warning("value refused in %s: %s", view.__name__, e.__class__.__name__)
-                response = responses.error(BadRequest())
+                response = responses.error(InvalidRequest())
             except DatabaseError as e:
                 response = responses.error(database_error(e, view.__name__))
             if clears_cookies and _should_clear(request, response):
@@ -171,7 +171,7 @@ def _login_proof(request: HttpRequest, use_cookies: bool) -> Proof | None:
     if use_cookies:
         # A cookie is sent by the browser on its own, with no proof; bound tokens are held by
         # the script that holds the key (docs/dpop.md, "Cookies").
-        raise BadRequest(
+        raise InvalidRequest(
             _("DPoP-bound tokens are not delivered in cookies; log in without 'cookie'.")
         )
     return requestauth.proof(request)
@@ -183,10 +183,10 @@ def login(request: HttpRequest) -> HttpResponseBase:
 
     With a DPoP proof the session is bound to the proof's key (RFC 9449 §5).
     """
-    data = payload.read(request)
-    username = payload.string(data, "username", 254)
-    password = payload.string(data, "password", 4096)
-    use_cookies = bool(conf.COOKIES) and payload.flag(data, "cookie")
+    data = bodies.read(request)
+    username = bodies.string(data, "username", 254)
+    password = bodies.string(data, "password", 4096)
+    use_cookies = conf.COOKIES and bodies.flag(data, "cookie")
     if use_cookies:
         enforce_csrf(request)
     proof = _login_proof(request, use_cookies)
@@ -204,7 +204,7 @@ def login(request: HttpRequest) -> HttpResponseBase:
 
 
 def _presented_refresh(request: HttpRequest, data: dict[str, Any]) -> tuple[str | None, bool]:
-    raw = payload.optional_string(data, "refresh", int(conf.MAX_TOKEN_LENGTH) + 1)
+    raw = bodies.optional_string(data, "refresh", conf.MAX_TOKEN_LENGTH + 1)
     if raw is None and conf.COOKIES:
         cookie = request.COOKIES.get(conf.REFRESH_COOKIE)
         if cookie:
@@ -218,7 +218,7 @@ def refresh(request: HttpRequest) -> HttpResponseBase:
 
     A DPoP-bound refresh token needs a proof from its key, checked before it is spent.
     """
-    data = payload.read(request)
+    data = bodies.read(request)
     raw, from_cookie = _presented_refresh(request, data)
     if raw is None:
         raise NotAuthenticated(_("No refresh token was presented."))
@@ -243,7 +243,7 @@ def refresh(request: HttpRequest) -> HttpResponseBase:
 @endpoint("POST", clears_cookies=True)
 def logout(request: HttpRequest) -> HttpResponseBase:
     """End the presented session: revoke the access token and its refresh family."""
-    data = payload.read(request)
+    data = bodies.read(request)
     raw_refresh, from_cookie = _presented_refresh(request, data)
     state = requestauth.authenticate(request)
     if from_cookie or (_clears_cookies(request) and state.source != credentials.HEADER):
@@ -268,7 +268,7 @@ def logout(request: HttpRequest) -> HttpResponseBase:
 def _clears_cookies(request: HttpRequest) -> bool:
     # Only cookies the request presented are cleared: a cross-site form carries none
     # (SameSite), and its answer must not log the browser out (a logout CSRF).
-    return bool(conf.COOKIES) and cookies.presented(request)
+    return conf.COOKIES and cookies.presented(request)
 
 
 def _logged_out(request: HttpRequest) -> HttpResponse:
@@ -327,7 +327,7 @@ def _session_json(row: TokenSession, current: str) -> dict[str, Any]:
 def _page_number(request: HttpRequest) -> int:
     raw = request.GET.get("page", "1")
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 9 or int(raw) < 1:
-        raise BadRequest(_("The parameter 'page' must be a positive integer."))
+        raise InvalidRequest(_("The parameter 'page' must be a positive integer."))
     return int(raw)
 
 
@@ -370,14 +370,14 @@ def _own_live_session(request: HttpRequest, sid: str) -> TokenSession:
 def _label(data: dict[str, Any]) -> str:
     value = data.get("label")
     if not isinstance(value, str):
-        raise BadRequest(_("The field 'label' is required and must be a string."))
+        raise InvalidRequest(_("The field 'label' is required and must be a string."))
     # Shown to the user and in the admin: no control characters, nor lone surrogates (which
     # no UTF-8 database stores); the length is counted before surrounding spaces are dropped.
     if len(value) > MAX_LABEL or any(unicodedata.category(c) in {"Cc", "Cs"} for c in value):
         detail = _(
             "The label must be text of at most %(max)d characters, without control characters."
         )
-        raise BadRequest(detail % {"max": MAX_LABEL})
+        raise InvalidRequest(detail % {"max": MAX_LABEL})
     return value.strip()
 
 
@@ -386,7 +386,7 @@ def session_detail(request: HttpRequest, sid: str) -> HttpResponseBase:
     """Show one of the user's own live sessions; PATCH sets its label."""
     row = _own_live_session(request, sid)
     if request.method == "PATCH":
-        sessions.set_label(row, _label(payload.read(request)))
+        sessions.set_label(row, _label(bodies.read(request)))
     return JsonResponse(
         _session_json(row, request.auth.sid),  # type: ignore[attr-defined]
         headers={"Cache-Control": "no-store"},
@@ -408,7 +408,7 @@ def jwks(request: HttpRequest) -> HttpResponseBase:
     if ring.is_symmetric:
         raise NotFound(_("No public keys: tokens are signed with a shared secret."))
     response = JsonResponse({"keys": ring.public_jwks})
-    response["Cache-Control"] = f"public, max-age={int(conf.JWKS_MAX_AGE)}"
+    response["Cache-Control"] = f"public, max-age={conf.JWKS_MAX_AGE}"
     return response
 
 

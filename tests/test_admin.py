@@ -20,9 +20,9 @@ from django.utils.html import strip_tags
 
 from jwtauth import admin as jwtauth_admin
 from jwtauth import revocation, sessions, signals, tokens
+from jwtauth.clock import now
 from jwtauth.exceptions import TokenReused
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
-from jwtauth.tokens import now
 
 pytestmark = pytest.mark.django_db
 

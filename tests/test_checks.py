@@ -326,3 +326,38 @@ def test_the_checks_import_first_without_a_cycle() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_default_has_the_type_its_setting_is_read_as() -> None:
+    from jwtauth.conf import type_errors
+
+    assert type_errors() == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("USER_CACHE", "yes", "bool"),
+        ("CACHE_MIN_REPLICAS", "2", "int or None"),
+        ("CACHE_RETRY_AFTER", True, "float"),
+        ("COOKIE_SAMESITE", "strict", "'Strict' or 'Lax' or 'None' or None"),
+        ("SESSION_ONLY_NAMESPACES", "admin", "a list of str"),
+        ("EXTRA_CLAIMS", 5, "str or a callable or None"),
+        ("LOGIN_FAILURE_LIMIT", 5.0, "int"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_a_check_error(
+    settings: Any, name: str, value: Any, expected: str
+) -> None:
+    setattr(settings, f"JWTAUTH_{name}", value)
+    (error,) = checks.check_setting_types()
+    assert error.id == "jwtauth.E022"
+    assert error.msg == f"JWTAUTH_{name}={value!r} must be {expected}."
+
+
+def test_numbers_of_seconds_may_be_whole() -> None:
+    # CACHE_RETRY_AFTER is a float: an int is fine, a bool is not.
+    from jwtauth.conf import _matches
+
+    assert _matches(2, float)
+    assert not _matches(True, float)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jwtauth.conf import DEFAULTS, conf, derived
+from jwtauth.conf import DEFAULTS, cached_until_settings_change, conf
 from jwtauth.keys import keyring
 
 
@@ -60,7 +60,7 @@ def test_derived_values_are_rebuilt_when_settings_change(settings: Any) -> None:
 def test_derived_ignores_unrelated_settings(settings: Any) -> None:
     calls: list[int] = []
 
-    @derived
+    @cached_until_settings_change
     def built() -> int:
         calls.append(1)
         return len(calls)

@@ -14,8 +14,8 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from jwtauth import purge
+from jwtauth.clock import now
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
-from jwtauth.tokens import now
 
 HOUR = timedelta(hours=1)
 _serial = itertools.count()

@@ -19,8 +19,8 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from jwtauth import revocation
+from jwtauth.clock import now
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
-from jwtauth.tokens import now
 from tests.conftest import free_port
 from tests.security.strategies import fuzz_settings
 from tests.servers import demo_env, manage

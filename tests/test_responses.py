@@ -17,13 +17,13 @@ from jwtauth.dpop import (
     current_nonce,
 )
 from jwtauth.exceptions import (
-    BadRequest,
+    Forbidden,
     InvalidCredentials,
+    InvalidRequest,
     JWTAuthError,
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
-    PermissionDenied,
     ServiceUnavailable,
     Throttled,
     TokenError,
@@ -44,10 +44,10 @@ from tests.conftest import NO_CREDENTIAL
         (NotAuthenticated(), 401, "not_authenticated"),
         (InvalidCredentials(), 401, "invalid_credentials"),
         (Throttled(retry_after=300), 429, "throttled"),
-        (BadRequest(), 400, "invalid_request"),
+        (InvalidRequest(), 400, "invalid_request"),
         (PayloadTooLarge(), 413, "payload_too_large"),
         (NotFound(), 404, "not_found"),
-        (PermissionDenied(), 403, "permission_denied"),
+        (Forbidden(), 403, "permission_denied"),
         (ServiceUnavailable(), 503, "service_unavailable"),
     ],
 )
@@ -75,7 +75,7 @@ def test_no_credential_gets_a_bare_challenge() -> None:
 
 
 @pytest.mark.parametrize(
-    "exc", [InvalidCredentials(), BadRequest(), NotFound(), PermissionDenied(), Throttled(9)]
+    "exc", [InvalidCredentials(), InvalidRequest(), NotFound(), Forbidden(), Throttled(9)]
 )
 def test_other_errors_carry_no_bearer_challenge(exc: JWTAuthError) -> None:
     assert "WWW-Authenticate" not in responses.error(exc)
@@ -126,7 +126,7 @@ def test_method_not_allowed_names_the_allowed_methods() -> None:
             TokenExpired(),
             'Bearer error="invalid_token", error_description="The token has expired."',
         ),
-        (PermissionDenied(), None),
+        (Forbidden(), None),
         (ServiceUnavailable(), None),
     ],
 )
@@ -142,7 +142,7 @@ def test_refused_clears_the_access_cookie_it_was_owed_to(rf: Any, settings: Any)
     requestauth.authenticate(with_cookie)
     cleared = responses.refused(with_cookie, TokenError())
     assert cleared.cookies["auth_token"]["max-age"] == 0
-    assert "auth_token" not in responses.refused(with_cookie, PermissionDenied()).cookies
+    assert "auth_token" not in responses.refused(with_cookie, Forbidden()).cookies
     with_header = rf.get("/", HTTP_AUTHORIZATION="Bearer a.b.c")
     with_header.COOKIES["auth_token"] = "a.b.c"
     requestauth.authenticate(with_header)
@@ -176,7 +176,7 @@ ALGS = 'algs="ES256 Ed25519 EdDSA"'
             f'key.", {ALGS}',
         ),
         (ReplayCacheUnavailable(), DPOP, None),
-        (PermissionDenied(), DPOP, None),
+        (Forbidden(), DPOP, None),
     ],
 )
 def test_a_dpop_refusal_gets_the_dpop_challenge(

@@ -15,8 +15,8 @@ from typing import Final
 
 from django.utils.crypto import salted_hmac
 
+from ..clock import now
 from ..keys import b64url
-from ..tokens import now
 from .errors import InvalidDPoPProof
 from .jose import b64decode
 from .policy import policy

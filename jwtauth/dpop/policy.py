@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from ..conf import conf, derived
+from ..conf import cached_until_settings_change, conf
 
 # The proof algorithms jwtauth can verify, with the JWK key type each requires (RFC 7518 §3,
 # RFC 9864 §2 for the fully-specified "Ed25519"; the older "EdDSA" means Ed25519 here too).
@@ -39,7 +39,7 @@ class Policy:
     required: bool
 
 
-@derived
+@cached_until_settings_change
 def policy() -> Policy:
     """Return the DPoP policy built from the settings; rebuilt when a setting changes."""
     # An unknown name in the setting is never accepted (check jwtauth.E014 reports it).
@@ -49,9 +49,9 @@ def policy() -> Policy:
     return Policy(
         algorithms=frozenset(allowed),
         algs=" ".join(dict.fromkeys(allowed)),
-        skew=int(conf.DPOP_IAT_SKEW),
-        nonce=bool(conf.DPOP_NONCE),
-        nonce_lifetime=int(conf.DPOP_NONCE_LIFETIME),
-        enabled=bool(conf.DPOP_ENABLED),
-        required=bool(conf.DPOP_REQUIRED),
+        skew=conf.DPOP_IAT_SKEW,
+        nonce=conf.DPOP_NONCE,
+        nonce_lifetime=conf.DPOP_NONCE_LIFETIME,
+        enabled=conf.DPOP_ENABLED,
+        required=conf.DPOP_REQUIRED,
     )

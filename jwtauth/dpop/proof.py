@@ -19,8 +19,8 @@ from typing import Any, Final
 
 from django.utils.translation import gettext_lazy as _
 
+from ..clock import now
 from ..keys import b64url
-from ..tokens import now
 from . import htu, jwk, nonces, replay
 from .errors import InvalidDPoPProof, UseDPoPNonce
 from .jose import COMPACT, b64decode, json_object

@@ -19,9 +19,9 @@ from django.core.cache import caches
 from django.utils.translation import gettext_lazy as _
 
 from ..cachestate import Claim
+from ..clock import now
 from ..conf import conf
 from ..keys import b64url
-from ..tokens import now
 from .errors import InvalidDPoPProof, ReplayCacheUnavailable
 from .policy import policy
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from django.test import RequestFactory
 
-from jwtauth import payload
-from jwtauth.exceptions import BadRequest, PayloadTooLarge
+from jwtauth import bodies
+from jwtauth.exceptions import InvalidRequest, PayloadTooLarge
 
 
 def post(rf: RequestFactory, body: bytes, content_type: str, **extra: Any) -> Any:
@@ -21,20 +21,20 @@ def post(rf: RequestFactory, body: bytes, content_type: str, **extra: Any) -> An
 )
 def test_json_objects_are_read(rf: RequestFactory, content_type: str) -> None:
     request = post(rf, b'{"username": "alice", "n": 1}', content_type)
-    assert payload.read(request) == {"username": "alice", "n": 1}
+    assert bodies.read(request) == {"username": "alice", "n": 1}
 
 
 def test_forms_are_read(rf: RequestFactory) -> None:
-    assert payload.read(rf.post("/", {"username": "alice", "cookie": "on"})) == {
+    assert bodies.read(rf.post("/", {"username": "alice", "cookie": "on"})) == {
         "username": "alice",
         "cookie": "on",
     }
     urlencoded = post(rf, b"username=alice&password=x", "application/x-www-form-urlencoded")
-    assert payload.read(urlencoded) == {"username": "alice", "password": "x"}
+    assert bodies.read(urlencoded) == {"username": "alice", "password": "x"}
 
 
 def test_an_empty_body_is_an_empty_object(rf: RequestFactory) -> None:
-    assert payload.read(post(rf, b"", "application/json")) == {}
+    assert bodies.read(post(rf, b"", "application/json")) == {}
 
 
 @pytest.mark.parametrize(
@@ -55,60 +55,60 @@ def test_an_empty_body_is_an_empty_object(rf: RequestFactory) -> None:
 def test_malformed_bodies_are_bad_requests(
     rf: RequestFactory, body: bytes, content_type: str
 ) -> None:
-    with pytest.raises(BadRequest):
-        payload.read(post(rf, body, content_type))
+    with pytest.raises(InvalidRequest):
+        bodies.read(post(rf, body, content_type))
 
 
 def test_a_body_over_the_limit_is_too_large(rf: RequestFactory, settings: Any) -> None:
     settings.JWTAUTH_MAX_BODY_SIZE = 10
     with pytest.raises(PayloadTooLarge):
-        payload.read(post(rf, b'{"u": "12345678"}', "application/json"))
-    assert payload.read(post(rf, b'{"u": "1"}', "application/json")) == {"u": "1"}
+        bodies.read(post(rf, b'{"u": "12345678"}', "application/json"))
+    assert bodies.read(post(rf, b'{"u": "1"}', "application/json")) == {"u": "1"}
 
 
 def test_a_declared_length_over_the_limit_is_refused_unread(rf: RequestFactory) -> None:
     request = post(rf, b"{}", "application/json", CONTENT_LENGTH="10000000")
     with pytest.raises(PayloadTooLarge):
-        payload.body(request)
+        bodies.body(request)
 
 
 def test_a_body_over_djangos_own_limit_is_too_large(rf: RequestFactory, settings: Any) -> None:
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 8
     with pytest.raises(PayloadTooLarge):
-        payload.body(post(rf, b'{"u": "123456789"}', "application/json"))
+        bodies.body(post(rf, b'{"u": "123456789"}', "application/json"))
 
 
 def test_a_non_numeric_content_length_is_a_bad_request(rf: RequestFactory) -> None:
-    with pytest.raises(BadRequest):
-        payload.body(post(rf, b"{}", "application/json", CONTENT_LENGTH="ten"))
+    with pytest.raises(InvalidRequest):
+        bodies.body(post(rf, b"{}", "application/json", CONTENT_LENGTH="ten"))
 
 
 def test_the_body_survives_a_form_parse_after_it_was_read(rf: RequestFactory) -> None:
     request = rf.post("/", {"username": "alice"})
-    raw = payload.body(request)
+    raw = bodies.body(request)
     assert request.POST["username"] == "alice"  # what the CSRF check does
-    assert payload.read(request) == {"username": "alice"}
+    assert bodies.read(request) == {"username": "alice"}
     assert request.body == raw
 
 
 def test_string_fields() -> None:
     data = {"u": "alice", "n": 1, "e": "", "z": "a\x00b", "s": "x\ud800", "l": "abcd"}
-    assert payload.string(data, "u") == "alice"
+    assert bodies.string(data, "u") == "alice"
     for name in ("n", "e", "z", "s", "missing"):
-        with pytest.raises(BadRequest):
-            payload.string(data, name)
-    with pytest.raises(BadRequest):
-        payload.string(data, "l", max_length=3)
-    assert payload.string(data, "l", max_length=4) == "abcd"
+        with pytest.raises(InvalidRequest):
+            bodies.string(data, name)
+    with pytest.raises(InvalidRequest):
+        bodies.string(data, "l", max_length=3)
+    assert bodies.string(data, "l", max_length=4) == "abcd"
 
 
 def test_optional_string_fields() -> None:
-    assert payload.optional_string({}, "r") is None
-    assert payload.optional_string({"r": None}, "r") is None
-    assert payload.optional_string({"r": ""}, "r") is None
-    assert payload.optional_string({"r": "t"}, "r") == "t"
-    with pytest.raises(BadRequest):
-        payload.optional_string({"r": 5}, "r")
+    assert bodies.optional_string({}, "r") is None
+    assert bodies.optional_string({"r": None}, "r") is None
+    assert bodies.optional_string({"r": ""}, "r") is None
+    assert bodies.optional_string({"r": "t"}, "r") == "t"
+    with pytest.raises(InvalidRequest):
+        bodies.optional_string({"r": 5}, "r")
 
 
 @pytest.mark.parametrize(
@@ -126,11 +126,11 @@ def test_optional_string_fields() -> None:
     ],
 )
 def test_flags(value: Any, expected: bool) -> None:
-    assert payload.flag({"cookie": value}, "cookie") is expected
-    assert payload.flag({}, "cookie") is False
+    assert bodies.flag({"cookie": value}, "cookie") is expected
+    assert bodies.flag({}, "cookie") is False
 
 
 @pytest.mark.parametrize("value", [1, 0, ["true"], {"on": True}])
 def test_a_flag_of_another_type_is_a_bad_request(value: Any) -> None:
-    with pytest.raises(BadRequest):
-        payload.flag({"cookie": value}, "cookie")
+    with pytest.raises(InvalidRequest):
+        bodies.flag({"cookie": value}, "cookie")

@@ -11,7 +11,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.utils.translation import gettext_lazy as _
 
 from .conf import conf
-from .exceptions import BadRequest, PayloadTooLarge
+from .exceptions import InvalidRequest, PayloadTooLarge
 
 FORM_TYPES = {"application/x-www-form-urlencoded", "multipart/form-data"}
 TRUE_VALUES = frozenset({"true", "1", "on", "yes"})
@@ -23,11 +23,11 @@ def body(request: HttpRequest) -> bytes:
     The body is read once and kept by Django, so a form parsed afterwards (by the CSRF
     check, say) and a later :func:`read` both work from it.
     """
-    limit = int(conf.MAX_BODY_SIZE)
+    limit = conf.MAX_BODY_SIZE
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError as e:
-        raise BadRequest(_("The Content-Length header is not a number.")) from e
+        raise InvalidRequest(_("The Content-Length header is not a number.")) from e
     if declared > limit:
         raise PayloadTooLarge()
     try:
@@ -49,27 +49,27 @@ def read(request: HttpRequest) -> dict[str, Any]:
         try:
             return request.POST.dict()
         except (SuspiciousOperation, MultiPartParserError, ValueError) as e:
-            raise BadRequest(_("The form body is malformed.")) from e
+            raise InvalidRequest(_("The form body is malformed.")) from e
     if content_type == "application/json" or content_type.endswith("+json") or not content_type:
         try:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as e:
-            raise BadRequest(_("The body is not valid UTF-8 JSON.")) from e
+            raise InvalidRequest(_("The body is not valid UTF-8 JSON.")) from e
         if not isinstance(data, dict):
-            raise BadRequest(_("The JSON body must be an object."))
+            raise InvalidRequest(_("The JSON body must be an object."))
         return data
-    raise BadRequest(_("Send the body as JSON or as a form."))
+    raise InvalidRequest(_("Send the body as JSON or as a form."))
 
 
 def string(data: dict[str, Any], name: str, max_length: int = 4096) -> str:
-    """Return the required string field ``name``, or raise :class:`BadRequest`."""
+    """Return the required string field ``name``, or raise :class:`InvalidRequest`."""
     value = data.get(name)
     if not isinstance(value, str) or not value:
-        raise BadRequest(
+        raise InvalidRequest(
             _("The field '%(name)s' is required and must be a string.") % {"name": name}
         )
     if len(value) > max_length or "\x00" in value or not _encodable(value):
-        raise BadRequest(_("The field '%(name)s' is not acceptable.") % {"name": name})
+        raise InvalidRequest(_("The field '%(name)s' is not acceptable.") % {"name": name})
     return value
 
 
@@ -98,4 +98,4 @@ def flag(data: dict[str, Any], name: str) -> bool:
     if isinstance(value, str):
         return value.lower() in TRUE_VALUES
     # A number or an object is a client bug; silently reading it as "no" would hide it.
-    raise BadRequest(_("The field '%(name)s' must be a boolean.") % {"name": name})
+    raise InvalidRequest(_("The field '%(name)s' must be a boolean.") % {"name": name})
