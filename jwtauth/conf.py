@@ -12,6 +12,7 @@ start-up.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Callable as CallableABC
 from collections.abc import Sequence as SequenceABC
@@ -82,7 +83,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
-_derived: list[Any] = []
+_derived: list[_Memo] = []
 
 
 Seconds = timedelta | int | float
@@ -219,22 +220,47 @@ def _describe(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
+class _Memo:
+    """Keep one function's results per arguments; build each once, even with threads racing."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        self.values: dict[tuple[Any, ...], Any] = {}
+        self.lock = threading.Lock()
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            return self.values[args]  # the usual path: one dictionary lookup, no lock
+        except KeyError:
+            pass
+        with self.lock:  # two threads starting at once must not build two (two pools, say)
+            if args not in self.values:
+                self.values[args] = self.func(*args)
+            return self.values[args]
+
+    def cache_clear(self) -> None:
+        """Forget every result."""
+        with self.lock:
+            self.values = {}
+
+
 def cached_until_settings_change(func: F) -> F:
     """Memoise ``func`` until any ``JWTAUTH_*`` (or ``SECRET_KEY``/``CACHES``) setting changes.
 
     For work derived from settings (parsed keys, the verifier, the cache store): done once,
     redone after ``override_settings`` or the ``settings`` fixture changes what it read.
     """
-    cached = functools.cache(func)
-    _derived.append(cached)
-    return cached  # type: ignore[return-value]
+    memo = _Memo(func)
+    _derived.append(memo)
+    return memo  # type: ignore[return-value]
 
 
 def forget_derived() -> None:
     """Drop every memoised value built from settings, and the settings read so far."""
     conf.forget()
-    for cached in _derived:
-        cached.cache_clear()
+    for memo in _derived:
+        memo.cache_clear()
 
 
 @receiver(setting_changed)

@@ -70,3 +70,26 @@ def test_derived_ignores_unrelated_settings(settings: Any) -> None:
     assert built() == 1
     settings.JWTAUTH_LEEWAY = 5
     assert built() == 2
+
+
+def test_threads_racing_the_first_call_build_the_value_once() -> None:
+    import threading
+
+    built: list[int] = []
+    gate = threading.Barrier(8)
+
+    @cached_until_settings_change
+    def expensive() -> int:
+        built.append(1)
+        return len(built)
+
+    def call() -> None:
+        gate.wait()
+        assert expensive() == 1
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert built == [1]  # one cache store built, not one per racing thread (one pool each)
