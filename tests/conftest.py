@@ -15,8 +15,7 @@ from django.core.cache import cache
 
 from jwtauth import cachestate, requestauth, sessions
 from jwtauth.conf import forget_derived
-from loadtest.stack import RedisServer as PrivateRedis
-from loadtest.stack import free_port  # noqa: F401 - re-exported for the tests
+from services import RedisServer
 
 PASSWORD = "correct horse battery staple"
 IN_CI = bool(os.environ.get("CI"))
@@ -129,9 +128,9 @@ def private_keys() -> dict[str, str]:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Any) -> Iterator[PrivateRedis]:
+def private_redis(tmp_path: Any) -> Iterator[RedisServer]:
     """Start a private Redis the test can kill; stop it afterwards."""
-    server = PrivateRedis(tmp_path)
+    server = RedisServer(tmp_path)
     server.start()
     yield server
     server.stop()

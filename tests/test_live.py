@@ -32,7 +32,8 @@ from django.conf import settings
 from django.db import connection
 
 from jwtauth.models import TokenSession
-from tests.conftest import PASSWORD, free_port
+from services import free_port
+from tests.conftest import PASSWORD
 
 pytestmark = [
     pytest.mark.redis,

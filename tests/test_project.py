@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.core.management import CommandError, call_command
 
-from tests.conftest import free_port
+from services import free_port
 from tests.servers import copy_tree, run_to_exit, serving, user_env, with_venv
 
 ROOT = Path(__file__).resolve().parent.parent
