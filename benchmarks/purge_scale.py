@@ -24,33 +24,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from services import Database  # noqa: E402 - importable once the repository root is on the path
+
 SCRATCH = "jwtauth_purgebench"
 BATCH = re.compile(r"^revoked tokens: batch \d+ deleted (\d+) rows .* in (\d+\.\d+) s$")
 TARGETS = {"peak_rss_mb": 150.0, "longest_batch_s": 1.0}
-
-
-def database_url(server: str, name: str) -> str:
-    """Return ``server`` with its database name replaced by ``name``."""
-    parts = urlsplit(server)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def recreate(server: str) -> None:
-    """Drop and create the scratch database."""
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{SCRATCH}"')
-
-
-def drop(server: str) -> None:
-    """Drop the scratch database."""
-    with psycopg.connect(server, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
 
 
 def site_env(url: str) -> dict[str, str]:
@@ -155,9 +140,10 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the scratch database.")
     args = parser.parse_args()
 
-    url = database_url(args.server, SCRATCH)
+    scratch = Database(args.server, SCRATCH)
+    url = scratch.url
     env = site_env(url)
-    recreate(args.server)
+    scratch.create()
     try:
         migrate(env)
         t = time.perf_counter()
@@ -175,7 +161,7 @@ def main() -> None:
         expired_after, live_after, live_print_after = fingerprint(url)
     finally:
         if not args.keep:
-            drop(args.server)
+            scratch.drop()
 
     batches = [(int(m[1]), float(m[2])) for m in map(BATCH.fullmatch, out.splitlines()) if m]
     summary = out.strip().splitlines()[-1]

@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .stack import PASSWORD, Stack
+from services import PASSWORD, Stack
+
 from .traffic import LoadRun, Mix, summary
 
 MAX_SECONDS = 180

@@ -16,8 +16,7 @@ from django.core.cache import cache
 from jwtauth import cachestate, dpop, requestauth, sessions, tokens
 from jwtauth.conf import forget_derived
 from jwtauth.dpop.client import DPoPKey
-from loadtest.stack import RedisServer as PrivateRedis
-from loadtest.stack import free_port  # noqa: F401 - re-exported for the tests
+from services import RedisServer
 
 PASSWORD = "correct horse battery staple"
 # The challenge to a request without a credential: every scheme taken (RFC 6750 §3.1, RFC 9449
@@ -177,9 +176,9 @@ def private_keys() -> dict[str, str]:
 
 
 @pytest.fixture
-def private_redis(tmp_path: Any) -> Iterator[PrivateRedis]:
+def private_redis(tmp_path: Any) -> Iterator[RedisServer]:
     """Start a private Redis the test can kill; stop it afterwards."""
-    server = PrivateRedis(tmp_path)
+    server = RedisServer(tmp_path)
     server.start()
     yield server
     server.stop()

@@ -26,7 +26,7 @@ from jwtauth.cachestate import (
     user_key,
 )
 from jwtauth.exceptions import RevocationUnavailable
-from loadtest.stack import RedisServer, free_port, wait_until
+from services import RedisServer, free_port, wait_until
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

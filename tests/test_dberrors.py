@@ -15,7 +15,7 @@ from django.db import DatabaseError, OperationalError, connection, transaction
 
 from jwtauth.dberrors import database_error, is_missing_schema
 from jwtauth.exceptions import ServerMisconfigured, ServiceUnavailable
-from tests.conftest import free_port
+from services import free_port
 from tests.servers import ROOT, demo_env, serving
 
 MIGRATE = "run 'python manage.py migrate'"

@@ -35,7 +35,8 @@ from django.db import connection
 from jwtauth.contrib.httpx import DPoPAuth
 from jwtauth.dpop.client import DPoPKey
 from jwtauth.models import TokenSession
-from tests.conftest import PASSWORD, free_port
+from services import free_port
+from tests.conftest import PASSWORD
 
 pytestmark = [
     pytest.mark.redis,

@@ -24,7 +24,8 @@ from jwtauth import revocation, sessions
 from jwtauth.checks import AUTH_MIDDLEWARE, JWT_MIDDLEWARE, ORDER_ERROR
 from jwtauth.conf import conf
 from jwtauth.decorators import jwt_required
-from tests.conftest import NO_CREDENTIAL, bound_access, free_port
+from services import free_port
+from tests.conftest import NO_CREDENTIAL, bound_access
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 

@@ -31,11 +31,12 @@ ADAPTERS = {"drf": PACKAGE / "contrib" / "drf.py", "ninja": PACKAGE / "contrib" 
 
 def _pins() -> dict[str, str]:
     pins = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if "==" in line:
-            name, version = line.split("==", 1)
-            pins[Requirement(name).name.lower()] = version.strip()
+    for path in sorted(ROOT.glob("requirements*.txt")):  # runtime, test and benchmark sets
+        for line in path.read_text().splitlines():
+            line = line.split("#", 1)[0].strip()
+            if "==" in line:
+                name, version = line.split("==", 1)
+                pins[Requirement(name).name.lower()] = version.strip()
     return pins
 
 

@@ -16,7 +16,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils.translation import to_locale
 
-from tests.conftest import free_port
+from services import free_port
 from tests.servers import copy_tree, run_to_exit, serving, user_env, with_venv
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from jwtauth import revocation
 from jwtauth.clock import now
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
-from tests.conftest import free_port
+from services import free_port
 from tests.security.strategies import fuzz_settings
 from tests.servers import demo_env, manage
 from tests.test_purge import HOUR, mixed, revoked_rows, sessions

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
+from services import free_port
 from tests.servers import ROOT, copy_tree, serving, user_env, with_venv
 
 README = (ROOT / "README.md").read_text()

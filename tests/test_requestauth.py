@@ -26,7 +26,8 @@ from jwtauth.dpop import DPoPBindingError, InvalidDPoPProof
 from jwtauth.dpop.client import DPoPKey
 from jwtauth.exceptions import NotAuthenticated, TokenError, TokenRevoked
 from jwtauth.requestauth import RequestAuth
-from tests.conftest import bound_access, dpop_headers, free_port
+from services import free_port
+from tests.conftest import bound_access, dpop_headers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 

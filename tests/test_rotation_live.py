@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from loadtest.stack import PASSWORD, Stack
 from loadtest.traffic import Client, Reply, claims
+from services import PASSWORD, Stack
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 

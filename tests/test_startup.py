@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jwtauth.startup import EXIT_STATUS, refuse_on_errors
-from tests.conftest import free_port
+from services import free_port
 from tests.servers import ROOT, demo_env, run_to_exit
 
 

@@ -12,7 +12,7 @@ EXPLAINED=(README.md docs/deployment.md)
 log() { printf -- '--- %s\n' "$*"; }
 secret() { "$BIN/python" -c "import secrets; print(secrets.token_urlsafe($1))"; }
 
-"$BIN/bandit" --version >/dev/null 2>&1 || "$BIN/python" -m pip install --quiet -r requirements.txt
+"$BIN/bandit" --version >/dev/null 2>&1 || "$BIN/python" -m pip install --quiet -r requirements-test.txt
 
 log "bandit $("$BIN/bandit" --version | head -n1 | cut -d' ' -f2) over jwtauth/"
 # bandit attributes a nosec inside a multi-line dict to each line of the dict and warns about

@@ -14,7 +14,7 @@ trap 'rm -rf "$WORK" "$ROOT/jwtauth.egg-info"' EXIT
 log() { printf -- '--- %s\n' "$*"; }
 quietly() { "$@" >"$WORK/cmd.log" 2>&1 || { cat "$WORK/cmd.log"; return 1; }; }
 
-"$BIN/python" -m build --version >/dev/null 2>&1 || "$BIN/python" -m pip install --quiet -r requirements.txt
+"$BIN/python" -m build --version >/dev/null 2>&1 || "$BIN/python" -m pip install --quiet -r requirements-test.txt
 
 log "build sdist and wheel"
 quietly "$BIN/python" -m build --outdir "$WORK/dist" .
@@ -51,7 +51,7 @@ assert any(n.endswith("/licenses/LICENSE") for n in names), "the wheel has no LI
 
 members = tarfile.open(sdist).getnames()
 top = {m.split("/")[1] for m in members if m.count("/") >= 1 and m.split("/")[1]}
-for forbidden in ("tests", "project", "benchmarks", "loadtest", ".ci", "manage.py"):
+for forbidden in ("tests", "project", "benchmarks", "loadtest", "services", ".ci", "manage.py"):
     assert forbidden not in top, f"the sdist holds {forbidden}"
 print(f"wheel: {len(names)} files, all under jwtauth/; sdist: {sorted(top)}")
 PY
@@ -80,7 +80,7 @@ assert importlib.metadata.version("jwtauth") == jwtauth.__version__
 assert (package / "py.typed").is_file(), "py.typed missing"
 assert (package / "migrations" / "0001_initial.py").is_file(), "migrations missing"
 assert any((package / "templates").rglob("*.html")), "templates missing"
-for top in ("project", "tests", "benchmarks"):
+for top in ("project", "tests", "benchmarks", "loadtest", "services"):
     assert importlib.util.find_spec(top) is None, f"{top} was installed"
 
 settings.configure(

@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BIN=$ROOT/.venv/bin
-[ -x "$BIN/schemathesis" ] || "$BIN/python" -m pip install --quiet -r requirements.txt
+[ -x "$BIN/schemathesis" ] || "$BIN/python" -m pip install --quiet -r requirements-test.txt
 
 WORK=$(mktemp -d)
 PREFIX="st-$$-$RANDOM"

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from loadtest.stack import PASSWORD, Server, Stack
 from loadtest.traffic import Client, Reply
+from services import PASSWORD, Gunicorn, Stack
 
 USERS = 64
 
@@ -74,14 +74,16 @@ class FaultStack(Stack):
         return bool(token[0]), bool(session[0])
 
     @contextmanager
-    def serving(self, *envs: dict[str, str], args: tuple[str, ...] = ()) -> Iterator[list[Server]]:
+    def serving(
+        self, *envs: dict[str, str], args: tuple[str, ...] = ()
+    ) -> Iterator[list[Gunicorn]]:
         """Serve with one instance per ``envs`` (overrides of :attr:`env`), then as before.
 
         For the faults that need another Redis (persistent, Sentinel) or another route to it.
         """
         self.stop_servers()
         self.servers = [
-            Server({**self.env, **env}, self.workers, self.workdir / f"custom-{i}.log", args)
+            Gunicorn({**self.env, **env}, self.workers, self.workdir / f"custom-{i}.log", args)
             for i, env in enumerate(envs)
         ]
         try:

@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from loadtest.stack import Database, Proxy, RedisServer, free_port, wait_until
 from loadtest.traffic import claims
+from services import Database, Proxy, RedisServer, free_port, wait_until
 
 from .conftest import FaultStack, on_every_worker
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from loadtest.stack import PASSWORD, wait_until
 from loadtest.traffic import LoadRun, Mix, summary
+from services import PASSWORD, wait_until
 
 from .conftest import USERS, FaultStack
 

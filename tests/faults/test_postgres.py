@@ -16,8 +16,8 @@ from contextlib import contextmanager
 import psycopg
 import pytest
 
-from loadtest.stack import wait_until
 from loadtest.traffic import LoadRun, Mix, Reply, claims
+from services import wait_until
 
 from .conftest import FaultStack
 

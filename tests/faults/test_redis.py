@@ -13,8 +13,8 @@ from collections.abc import Callable
 import pytest
 import redis
 
-from loadtest.stack import Server, wait_until
 from loadtest.traffic import LoadRun, Mix, Outcome, percentile
+from services import Gunicorn, wait_until
 
 from .conftest import FaultStack, on_every_worker
 
@@ -234,7 +234,7 @@ def test_logout_on_a_server_still_bypassing_redis_reaches_the_others(stack: Faul
     # Redis comes back while one server still bypasses it (its retry delay has not run out)
     # and another already reads it again: a logout on the first must not leave the second an
     # "alive" entry it filled from the database just before.
-    patient = Server(
+    patient = Gunicorn(
         {**stack.env, "JWT_CACHE_RETRY_AFTER": "60"}, stack.workers, stack.workdir / "patient.log"
     )
     patient.start()

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from loadtest.stack import Sentinels, free_port, wait_until
+from services import Sentinels, free_port, wait_until
 
 from .conftest import FaultStack
 from .test_consistency import accepted_everywhere, logout, refused_everywhere, session

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from loadtest.stack import PASSWORD
+from services import PASSWORD
 
 from .conftest import FaultStack
 

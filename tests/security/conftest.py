@@ -29,7 +29,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from tests.conftest import PASSWORD, free_port
+from services import free_port
+from tests.conftest import PASSWORD
 from tests.security import forge, wire
 
 ROOT = Path(__file__).resolve().parents[2]

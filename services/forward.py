@@ -1,8 +1,9 @@
 """Forward TCP connections to one address: a link the fault tests can cut (SIGSTOP) and heal.
 
-Run as ``python -m loadtest.proxy <listen port> <target host> <target port>``. Stopping the
-process freezes every connection through it, as a network partition between one app server
-and Redis would (the other app servers, connected directly, keep working).
+Run as ``python -m services.forward <listen port> <target host> <target port>`` (what
+:class:`services.Proxy` starts). Stopping the process freezes every connection through it, as
+a network partition between one app server and Redis would (the other app servers, connected
+directly, keep working).
 """
 
 from __future__ import annotations
