@@ -40,9 +40,18 @@ def allowed_methods(methods: tuple[str, ...]) -> tuple[str, ...]:
     return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else methods
 
 
+# RFC 9110 §9.2.1: the methods Django's CSRF middleware lets through unchecked.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+
+
 def allow_methods(*methods: str) -> Callable[[V], V]:
-    """Answer 405 JSON with ``Allow`` to any method but ``methods`` (HEAD comes with GET)."""
+    """Answer 405 JSON with ``Allow`` to any method but ``methods`` (HEAD comes with GET).
+
+    A view allowing safe methods only is exempt from ``CsrfViewMiddleware``: no unsafe request
+    ever reaches it, and a POST (or any unknown method) is told 405, not a CSRF 403.
+    """
     allowed = allowed_methods(methods)
+    exempt = SAFE_METHODS.issuperset(allowed)
 
     def decorate(view: V) -> V:
         if iscoroutinefunction(view):
@@ -53,7 +62,7 @@ def allow_methods(*methods: str) -> Callable[[V], V]:
                     return responses.method_not_allowed(allowed)
                 return await view(request, *args, **kwargs)
 
-            return async_wrapper  # type: ignore[return-value]
+            return csrf_exempt(async_wrapper) if exempt else async_wrapper  # type: ignore[return-value]
 
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -61,7 +70,7 @@ def allow_methods(*methods: str) -> Callable[[V], V]:
                 return responses.method_not_allowed(allowed)
             return view(request, *args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return csrf_exempt(wrapper) if exempt else wrapper  # type: ignore[return-value]
 
     return decorate
 

@@ -157,6 +157,22 @@ def test_allow_methods_on_an_async_view_adds_head_beside_get() -> None:
     assert error_of(response) == "method_not_allowed"
 
 
+@pytest.mark.parametrize("method", ["POST", "DELETE", "QUERY"])
+def test_a_read_only_view_answers_405_not_a_csrf_403(method: str) -> None:
+    # No unsafe request reaches a view that allows safe methods only, so CSRF is moot there.
+    for client in (Client(enforce_csrf_checks=True), AsyncClient(enforce_csrf_checks=True)):
+        call = client.generic if isinstance(client, Client) else async_to_sync(client.generic)
+        response = call(method, "/async-reads/")
+        assert response.status_code == 405
+        assert error_of(response) == "method_not_allowed"
+
+
+def test_a_view_allowing_unsafe_methods_keeps_djangos_csrf_check() -> None:
+    response = Client(enforce_csrf_checks=True).post("/writes/")
+    assert response.status_code == 403
+    assert "CSRF" in response.content.decode()
+
+
 def send(client: Any, method: str, url: str, **headers: str) -> Any:
     """Send through a Client or an AsyncClient alike; ``headers`` by their HTTP names."""
     if isinstance(client, AsyncClient):
