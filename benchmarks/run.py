@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import (  # noqa: E402 - importable once the repository root is on the path
+    consistency,
     counts,
     dpop,
     endpoints,
@@ -41,11 +42,10 @@ from benchmarks.harness import Bench, Scenario, say  # noqa: E402
 from benchmarks.report import machine  # noqa: E402
 
 # The scenarios, in the order they run and report; ``--only`` picks among them by NAME. To add
-# one (benchmarks/dpop.py, DPoP proof against bearer per request, is the next), write a module
-# with NAME and run(bench) (and missing(args) if it needs a program that may be absent), import
-# it above and list it here, last, so that the published tables keep their order. See
-# benchmarks/README.md, "Adding a scenario".
-SCENARIOS: list[Scenario] = [per_request, counts, endpoints, throughput, purge, dpop]
+# one, write a module with NAME and run(bench) (and missing(args) if it needs a program that may
+# be absent), import it above and list it here, last, so that the published tables keep their
+# order. See benchmarks/README.md, "Adding a scenario".
+SCENARIOS: list[Scenario] = [per_request, counts, endpoints, throughput, purge, dpop, consistency]
 DATABASE = "jwtauth_bench"
 REQUIRED_MODULES = {
     "django": "Django",
