@@ -66,6 +66,41 @@ class Contender:
         return self.batch(n) if self.batch is not None else [self.call] * n
 
 
+class Transactions:
+    """Number the transactions statements run in, from inside an execute wrapper.
+
+    A statement outside ``atomic()`` is a transaction of its own. Inside, it belongs to the
+    transaction opened by the block's first statement, until that transaction commits (an
+    ``on_commit`` callback closes it). ``id()`` of the block would not do: Python reuses an id
+    once its object is freed, and a function decorated with ``atomic`` reuses one object for
+    every call. A transaction rolled back runs no callback, so the next one would be counted
+    with it (no benchmarked path rolls back).
+    """
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+        self.count = 0
+        self._open: int | None = None
+
+    def current(self) -> int:
+        """Return the number of the transaction the statement about to run belongs to."""
+        from django.db import transaction
+
+        if not self.connection.in_atomic_block:
+            self._open = None
+            self.count += 1
+            return self.count
+        if self._open is None:
+            self.count += 1
+            number = self._open = self.count
+            transaction.on_commit(lambda: self._close(number), using=self.connection.alias)
+        return self._open
+
+    def _close(self, number: int) -> None:
+        if self._open == number:
+            self._open = None
+
+
 class Bench:
     """Set up the comparison site and hold what every scenario uses."""
 
@@ -167,10 +202,10 @@ class Bench:
         from django.db import connection
 
         result: dict[str, Any] = {"statements": [], "redis": {}}
+        transactions = Transactions(connection)
 
         def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-            outer = id(connection.atomic_blocks[0]) if connection.in_atomic_block else None
-            result["statements"].append((sql, outer))
+            result["statements"].append((sql, transactions.current()))
             return execute(sql, params, many, context)
 
         before = self.commandstats()
@@ -184,10 +219,9 @@ class Bench:
         }
 
     @staticmethod
-    def transactions(statements: list[tuple[str, int | None]]) -> int:
+    def transactions(statements: list[tuple[str, int]]) -> int:
         """Return how many transactions ``statements`` ran in (autocommit: one each)."""
-        blocks = {outer for _, outer in statements if outer is not None}
-        return len(blocks) + sum(1 for _, outer in statements if outer is None)
+        return len({number for _, number in statements})
 
     def rounds(self, contenders: list[Contender], rounds: int, per_round: int) -> None:
         """Time every contender ``rounds`` times, round-robin in a shuffled order."""

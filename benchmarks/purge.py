@@ -238,12 +238,14 @@ def _child(lib: str) -> None:
         connection.ensure_connection()
         print(json.dumps({"self_maxrss_kb": _peak_rss_kb()}))
         return
+    from benchmarks.harness import Transactions
+
     stats = {"statements": 0, "longest_statement_s": 0.0}
-    spans: dict[Any, list[float]] = {}
+    spans: dict[int, list[float]] = {}
+    transactions = Transactions(connection)
 
     def timed(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        # Statements outside atomic() are their own transaction; inside, group by the block.
-        block = id(connection.atomic_blocks[0]) if connection.in_atomic_block else None
+        key = transactions.current()
         begin = time.perf_counter()
         try:
             return execute(sql, params, many, context)
@@ -251,7 +253,6 @@ def _child(lib: str) -> None:
             end = time.perf_counter()
             stats["statements"] += 1
             stats["longest_statement_s"] = max(stats["longest_statement_s"], end - begin)
-            key = block if block is not None else ("autocommit", stats["statements"])
             span = spans.setdefault(key, [begin, end])
             span[1] = end
 
