@@ -8,7 +8,9 @@ shuffled order:
 - **per request**: the revocation lookup as jwtauth sends it (``cachestate.read``: the state
   key in the same ``MGET`` as the entries, on a connection of django-redis's pool), the same
   ``MGET`` without the state key on the same kind of connection (the least a lookup through
-  public APIs can cost), and django-redis's ``cache.get_many`` (the plain public path);
+  public APIs can cost), django-redis's ``cache.get_many`` (the plain public path), and the
+  lookup's ``MGET`` on a connection kept checked out (what the removed private reader did:
+  the difference is what the pool's public checkout and release cost);
 - **per reconnect**: a lookup on a connection validated afresh (the ``INFO``/state script
   each connection runs once after it connects);
 - **per revocation**: ``revocation.revoke_token`` whole (the row, the delete before the
@@ -36,9 +38,14 @@ NAME = "consistency"
 
 def run(bench: Bench) -> None:
     """Time the mechanism's parts and report them with the per-request and per-revocation sums."""
+    from jwtauth import cachestate
+
     say("cache consistency: lookup, reconnect, revocation")
-    lookups = _lookups(bench)
-    bench.rounds(lookups, bench.args.rounds, bench.args.requests)
+    lookups, kept = _lookups(bench)
+    try:
+        bench.rounds(lookups, bench.args.rounds, bench.args.requests)
+    finally:
+        cachestate.store().pool.release(kept)  # type: ignore[union-attr]
     writes = _writes(bench)
     bench.rounds(writes, bench.args.rounds, max(20, bench.args.requests // 4))
     by = {c.key: c for c in lookups + writes}
@@ -53,6 +60,12 @@ def run(bench: Bench) -> None:
     rows = [
         _row("state key in the lookup (read - bare MGET)", by, ("read",), ("mget",)),
         _row("read against get_many", by, ("read",), ("get_many",)),
+        _row(
+            "pool checkout and release, with the lookup's own code (read - kept connection)",
+            by,
+            ("read",),
+            ("kept",),
+        ),
         _row("validating a new connection (once per connect)", by, ("validate",), ("read",)),
         _row(
             "per revocation: both writes - one plain set_many",
@@ -102,7 +115,8 @@ def _names(bench: Bench) -> list[str]:
     ]
 
 
-def _lookups(bench: Bench) -> list[Contender]:
+def _lookups(bench: Bench) -> tuple[list[Contender], Any]:
+    """Return the lookup contenders, and the connection one keeps out of the pool meanwhile."""
     from django.core.cache import caches
 
     from jwtauth import cachestate
@@ -130,7 +144,14 @@ def _lookups(bench: Bench) -> list[Contender]:
         store.forget_connections()
         read()
 
-    return [
+    # What the removed private reader did: a connection of its own, never checked in.
+    kept = store.pool.get_connection()
+
+    def on_kept() -> None:
+        kept.send_command("MGET", store.state_key, *keys)
+        kept.read_response()
+
+    contenders = [
         Contender("read", "lookup as sent: state key + 3 entries (cachestate.read)", read),
         Contender("mget", "the same MGET without the state key, pooled connection", mget),
         Contender(
@@ -139,7 +160,9 @@ def _lookups(bench: Bench) -> list[Contender]:
             lambda: cache.get_many(names),
         ),
         Contender("validate", "lookup on a connection validated afresh", validate),
+        Contender("kept", "the lookup's MGET on a connection kept checked out", on_kept),
     ]
+    return contenders, kept
 
 
 def _writes(bench: Bench) -> list[Contender]:
