@@ -38,14 +38,12 @@ NAME = "consistency"
 
 def run(bench: Bench) -> None:
     """Time the mechanism's parts and report them with the per-request and per-revocation sums."""
-    from jwtauth import cachestate
-
     say("cache consistency: lookup, reconnect, revocation")
-    lookups, kept = _lookups(bench)
+    lookups, release = _lookups(bench)
     try:
         bench.rounds(lookups, bench.args.rounds, bench.args.requests)
     finally:
-        cachestate.store().pool.release(kept)  # type: ignore[union-attr]
+        release()
     writes = _writes(bench)
     bench.rounds(writes, bench.args.rounds, max(20, bench.args.requests // 4))
     by = {c.key: c for c in lookups + writes}
@@ -115,8 +113,8 @@ def _names(bench: Bench) -> list[str]:
     ]
 
 
-def _lookups(bench: Bench) -> tuple[list[Contender], Any]:
-    """Return the lookup contenders, and the connection one keeps out of the pool meanwhile."""
+def _lookups(bench: Bench) -> tuple[list[Contender], Callable[[], None]]:
+    """Return the lookup contenders, and what gives back the connection one keeps meanwhile."""
     from django.core.cache import caches
 
     from jwtauth import cachestate
@@ -162,7 +160,7 @@ def _lookups(bench: Bench) -> tuple[list[Contender], Any]:
         Contender("validate", "lookup on a connection validated afresh", validate),
         Contender("kept", "the lookup's MGET on a connection kept checked out", on_kept),
     ]
-    return contenders, kept
+    return contenders, lambda: store.pool.release(kept)
 
 
 def _writes(bench: Bench) -> list[Contender]:

@@ -214,7 +214,8 @@ def proof(request: HttpRequest) -> Proof | None:
     if state.proof is None:
         if state.scheme == credentials.DPOP and isinstance(state.error, DPoPError):
             raise state.error  # this very proof, refused while authenticating the request
-        state.proof = _verify_proof(request, header, None)
+        method, url = _request_target(request)
+        state.proof = dpop.verify_proof(header, method=method, url=url)
     return state.proof
 
 
@@ -257,7 +258,9 @@ def _verify(request: HttpRequest, state: RequestAuth) -> tuple[Token, Any | None
     def check_and_claim(token: Token) -> Claim:
         # After the token's signature, before its revocation lookup: the proof is checked
         # here, and recorded against replay in the lookup's own round trip (RFC 9449 §11.1).
-        proof = _check_proof(request, request.META.get(PROOF_HEADER), credential.raw)
+        method, url = _request_target(request)
+        header = request.META.get(PROOF_HEADER)
+        proof = dpop.check_proof(header, method=method, url=url, access_token=credential.raw)
         checked.append((proof, replay.claim(proof)))
         return checked[0][1]
 
@@ -269,21 +272,10 @@ def _verify(request: HttpRequest, state: RequestAuth) -> tuple[Token, Any | None
     return token, user
 
 
-def _verify_proof(request: HttpRequest, header: str | None, access_token: str | None) -> Proof:
-    proof = _check_proof(request, header, access_token)
-    replay.remember(proof.jkt, proof.jti, proof.iat)
-    return proof
-
-
-def _check_proof(request: HttpRequest, header: str | None, access_token: str | None) -> Proof:
+def _request_target(request: HttpRequest) -> tuple[str, str]:
     # RFC 9449 §4.3: htu is the URL the client used, without query and fragment; behind a
     # proxy Django rebuilds it from USE_X_FORWARDED_HOST and SECURE_PROXY_SSL_HEADER.
-    return dpop.check_proof(
-        header,
-        method=str(request.method),
-        url=request.build_absolute_uri(),
-        access_token=access_token,
-    )
+    return str(request.method), request.build_absolute_uri()
 
 
 def _bind(request: HttpRequest, state: RequestAuth) -> None:
