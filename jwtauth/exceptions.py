@@ -141,6 +141,9 @@ class ServiceUnavailable(JWTAuthError):
     code = "service_unavailable"
     status = 503
     default_detail = _("The service is temporarily unavailable. Try again shortly.")
+    # Sent as Retry-After (RFC 9110 §10.2.3): "shortly" in a form clients can act on, so that
+    # they space their retries instead of hammering a server that is waiting on a socket timeout.
+    retry_after = 1
 
 
 class RevocationUnavailable(ServiceUnavailable):

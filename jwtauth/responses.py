@@ -13,7 +13,14 @@ from django.utils.html import escape
 from . import cookies, credentials, dpop
 from .dpop import DPoPBindingError, DPoPError, UseDPoPNonce
 from .dpop.policy import policy
-from .exceptions import JWTAuthError, MethodNotAllowed, NotAuthenticated, Throttled, TokenError
+from .exceptions import (
+    JWTAuthError,
+    MethodNotAllowed,
+    NotAuthenticated,
+    ServiceUnavailable,
+    Throttled,
+    TokenError,
+)
 from .requestauth import ATTR, PROOF_HEADER
 
 NONCE_HEADER = "DPoP-Nonce"
@@ -73,7 +80,7 @@ def error(
         response["WWW-Authenticate"] = value
     if isinstance(exc, UseDPoPNonce):
         response[NONCE_HEADER] = exc.nonce
-    if isinstance(exc, Throttled):
+    if isinstance(exc, (Throttled, ServiceUnavailable)):
         response["Retry-After"] = str(exc.retry_after)
     if exc.status in (401, 429):
         response["Cache-Control"] = "no-store"

@@ -4,8 +4,10 @@ Each client thread plays one user: log in (or take a session issued beforehand),
 ``/api/me/`` with the access token, refresh now and then, log out; right after each logout
 returns it presents the dead tokens again, on the same instance and, for a share of them, on
 the other one: any 200 there is a revoked token accepted after its revocation returned, the
-figure that must stay 0. Every request is recorded (start, end, kind, status) so the caller
-can compute latencies over any window, a fault's included.
+figure that must stay 0. A logout refused with 503 ``revocation_unavailable`` is put aside and
+retried once its ``Retry-After`` has passed, while the client goes on with other sessions, as
+a service acting for many users would. Every request is recorded (start, end, kind, status)
+so the caller can compute latencies over any window, a fault's included.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import queue
 import random
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +66,7 @@ class Reply:
     status: int
     body: Any
     raw: bytes
+    retry_after: float = 0.0
 
 
 def claims(token: str) -> dict[str, Any]:
@@ -109,12 +112,34 @@ class Client:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = None
-        return Reply(response.status, parsed, raw)
+        wait = response.getheader("Retry-After", "")
+        return Reply(response.status, parsed, raw, float(wait) if wait.isdigit() else 0.0)
 
     def close(self) -> None:
         """Close every connection."""
         for conn in self.conns:
             conn.close()
+
+
+class Backlog:
+    """One client's logouts refused for now, retried once the server's Retry-After has passed."""
+
+    def __init__(self) -> None:
+        self.waiting: deque[tuple[str, str]] = deque()
+        self.not_before = 0.0
+
+    def backing_off(self) -> bool:
+        """Tell whether the client must not send a revocation yet."""
+        return time.monotonic() < self.not_before
+
+    def due(self) -> bool:
+        """Tell whether a refused logout may be sent again."""
+        return bool(self.waiting) and not self.backing_off()
+
+    def defer(self, access: str, refresh: str, seconds: float) -> None:
+        """Put a logout aside; send no revocation for ``seconds`` (at least one)."""
+        self.waiting.append((access, refresh))
+        self.not_before = max(self.not_before, time.monotonic() + max(seconds, 1.0))
 
 
 @dataclass
@@ -274,19 +299,31 @@ class LoadRun:
         other = (home + 1) % len(self.servers)
         username = self.usernames[index] if self.usernames else None
         client = Client(self.servers)
+        backlog = Backlog()
         try:
             while not self.stopping.is_set():
+                while backlog.due() and not self.stopping.is_set():
+                    access, refresh = backlog.waiting.popleft()
+                    self._logout(client, rng, home, other, access, refresh, backlog)
                 pair = self._session(client, rng, home, username)
                 if pair is None:
                     if username is None:
                         return  # the pool of issued sessions is used up
                     continue
-                self._use(client, rng, home, other, pair)
+                self._use(client, rng, home, other, pair, backlog)
         finally:
             client.close()
+            with self.lock:  # never revoked: the rows are checked as the last refusal left them
+                self.outcome.logouts.extend((*_ids(a), 503) for a, _ in backlog.waiting)
 
     def _use(
-        self, client: Client, rng: random.Random, home: int, other: int, pair: tuple[str, str]
+        self,
+        client: Client,
+        rng: random.Random,
+        home: int,
+        other: int,
+        pair: tuple[str, str],
+        backlog: Backlog,
     ) -> None:
         access, refresh = pair
         mix = self.mix
@@ -306,7 +343,7 @@ class LoadRun:
             if rng.random() < mix.reuse_share:
                 self._reuse(client, home, other, spent, refresh)
                 return
-        self._logout(client, rng, home, other, access, refresh)
+        self._logout(client, rng, home, other, access, refresh, backlog)
 
     def _reuse(self, client: Client, home: int, other: int, spent: str, refresh: str) -> None:
         # RFC 9700 §4.14.2: replaying a rotated refresh token revokes its whole family, so the
@@ -326,27 +363,29 @@ class LoadRun:
             self._send(client, home, "after-reuse", "GET", "/api/me/", token=access)
 
     def _logout(
-        self, client: Client, rng: random.Random, home: int, other: int, access: str, refresh: str
+        self,
+        client: Client,
+        rng: random.Random,
+        home: int,
+        other: int,
+        access: str,
+        refresh: str,
+        backlog: Backlog,
     ) -> None:
         # Not retried on other failures: the rows of a failed logout are checked as they were
-        # left. A refused revocation is retried, as the client is told to.
+        # left. A refused revocation is retried after the server's Retry-After, as told.
+        if backlog.backing_off():
+            backlog.waiting.append((access, refresh))
+            return
         body = {"refresh": refresh}
-        while True:
-            reply = self._send(
-                client,
-                home,
-                "logout",
-                "POST",
-                "/auth/logout/",
-                token=access,
-                body=body,
-                retry=False,
-            )
-            if not _is_refused_revocation(reply) or self.stopping.is_set():
-                break
-        c = claims(access)
+        reply = self._send(
+            client, home, "logout", "POST", "/auth/logout/", token=access, body=body, retry=False
+        )
+        if _is_refused_revocation(reply) and not self.stopping.is_set():
+            backlog.defer(access, refresh, reply.retry_after)
+            return
         with self.lock:
-            self.outcome.logouts.append((c["jti"], c["sid"], reply.status))
+            self.outcome.logouts.append((*_ids(access), reply.status))
         if reply.status != 204:
             return
         # The revocation has returned: from now on the dead tokens must be refused everywhere.
@@ -389,6 +428,11 @@ class LoadRun:
         """Return how many requests have been answered so far."""
         with self.lock:
             return len(self.outcome.records)
+
+
+def _ids(access: str) -> tuple[str, str]:
+    c = claims(access)
+    return c["jti"], c["sid"]
 
 
 def _is_refused_revocation(reply: Reply) -> bool:

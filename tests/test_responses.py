@@ -24,6 +24,7 @@ from jwtauth.exceptions import (
     NotAuthenticated,
     NotFound,
     PayloadTooLarge,
+    RevocationUnavailable,
     ServiceUnavailable,
     Throttled,
     TokenError,
@@ -100,6 +101,12 @@ def test_throttled_says_when_to_retry() -> None:
     response = responses.error(Throttled(retry_after=120))
     assert response["Retry-After"] == "120"
     assert response["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("exc", [ServiceUnavailable(), RevocationUnavailable()])
+def test_unavailable_says_when_to_retry(exc: ServiceUnavailable) -> None:
+    # Clients space their retries instead of hammering a server that waits on a timeout.
+    assert responses.error(exc)["Retry-After"] == "1"
 
 
 def test_token_payloads_are_never_cached() -> None:

@@ -17,6 +17,7 @@ from django.test import Client
 from jwtauth import sessions
 from jwtauth.conf import conf
 from jwtauth.dpop.client import DPoPKey
+from services import free_port
 from tests.conftest import NO_CREDENTIAL, PASSWORD, dpop_headers
 
 pytestmark = pytest.mark.django_db
@@ -282,3 +283,22 @@ def test_a_nonce_challenge_is_answered_alike(
     nonce = challenged["DPoP-Nonce"]
     retried = Client().get(ME, **dpop(dpop_key, "GET", ME, bound_pair.access, nonce=nonce))
     assert retried.status_code == 200
+
+
+@pytest.mark.redis
+def test_an_outage_is_answered_alike_with_when_to_retry(
+    setup: Setup, user: Any, bound_pair: Any, dpop_key: DPoPKey, settings: Any
+) -> None:
+    # Nothing listens there, so the proof cannot be recorded: a 503 in every set-up, with the
+    # same body and the Retry-After that spaces the client's retries (DRF's too).
+    settings.CACHES = {
+        **settings.CACHES,
+        "default": {**settings.CACHES["default"], "LOCATION": f"redis://127.0.0.1:{free_port()}/0"},
+    }
+    response = Client().get(ME, **dpop(dpop_key, "GET", ME, bound_pair.access))
+    assert response.status_code == 503, response.content
+    assert response.json() == {
+        "error": "service_unavailable",
+        "detail": "DPoP proofs cannot be checked right now. Try again shortly.",
+    }
+    assert response["Retry-After"] == "1"

@@ -31,6 +31,8 @@ class _JWTAuthDetail(exceptions.APIException):
         super().__init__(responses.body(error), code=error.code)
         self.status_code = error.status
         self.error = error
+        # DRF's exception handler turns ``wait`` into Retry-After, as for its own Throttled.
+        self.wait: int | None = getattr(error, "retry_after", None)
 
     def get_full_details(self) -> Any:
         """Return jwtauth's body, for exception handlers that render the full details."""

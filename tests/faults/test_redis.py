@@ -90,7 +90,9 @@ def test_redis_hung_mid_load_then_resumed(stack: FaultStack) -> None:
     # SIGSTOP: connections are accepted but nothing answers, so each attempt costs the socket
     # timeout (0.25 s); the circuit breaker keeps that to one lookup per worker per second.
     # Revocations cannot be put in force meanwhile: each logout pays one timeout and answers
-    # 503, and its client retries; once Redis answers again, with its data, they succeed.
+    # 503 with Retry-After, and its client sends it again once that has passed (retrying at
+    # once would hold a worker per attempt, and the reads would queue behind the logouts);
+    # once Redis answers again, with its data, they succeed.
     load = pooled_load(stack).start()
     try:
         keep_running(load, 1)
