@@ -42,11 +42,11 @@ def demo_env(database: Path, **extra: str) -> dict[str, str]:
     return user_env(**{**demo, **extra})
 
 
-def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run the tree's ``manage.py`` with ``args`` in a process of its own."""
+def manage(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """Run the ``manage.py`` of ``cwd`` (the tree's) with ``args`` in a process of its own."""
     return subprocess.run(
         [sys.executable, "manage.py", *args],
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -200,3 +202,24 @@ def test_a_nonce_challenge_carries_the_nonce(
     nonce = response["DPoP-Nonce"]
     retried = client.get(ME, **dpop_headers(dpop_key, "GET", ME, bound_pair.access, nonce))
     assert retried.status_code == 200
+
+
+def test_the_class_can_be_a_default_named_in_settings() -> None:
+    # docs/drf.md's first snippet: DRF imports the classes named there while rest_framework.views
+    # loads, so importing the adapter must not import that module back. A fresh interpreter,
+    # because this one imported everything long ago.
+    program = (
+        "import django\n"
+        "from django.conf import settings\n"
+        "settings.configure(INSTALLED_APPS=['django.contrib.auth', 'django.contrib.contenttypes',"
+        " 'jwtauth'], REST_FRAMEWORK={'DEFAULT_AUTHENTICATION_CLASSES':"
+        " ['jwtauth.contrib.drf.JWTAuthentication']})\n"
+        "django.setup()\n"
+        "from rest_framework.views import APIView\n"
+        "print(APIView.authentication_classes[0].__module__)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "jwtauth.contrib.drf"

@@ -18,7 +18,6 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import exception_handler as drf_exception_handler
 
 from .. import requestauth, responses
 from ..exceptions import JWTAuthError
@@ -85,6 +84,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 
     Only needed without jwtauth's middleware, which adds it to any answer otherwise.
     """
+    # Imported here, not at the top: rest_framework.views imports DEFAULT_AUTHENTICATION_CLASSES
+    # while it loads, so a module named there must not import it back (a circular import).
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, _JWTAuthDetail):
         responses.offer_nonce(context["request"]._request, response)
