@@ -11,7 +11,6 @@ lists kept), and points the database and the cache at the test's own.
 from __future__ import annotations
 
 import json
-import re
 import subprocess
 import sys
 import urllib.error
@@ -32,20 +31,11 @@ from tests import servers
 from tests import settings as test_settings
 from tests.conftest import PASSWORD
 from tests.servers import ROOT, serving, user_env
+from tests.snippets import snippet
 
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
-
-FENCE = re.compile(r"^```python\n(.*?)^```", re.DOTALL | re.MULTILINE)
 JWT_MIDDLEWARE = "jwtauth.middleware.JWTAuthenticationMiddleware"
 REVOKED = {"error": "token_revoked", "detail": "The token has been revoked."}
 REVOKED_CHALLENGE = 'Bearer error="invalid_token", error_description="The token has been revoked."'
-
-
-def snippet(doc: str, marker: str) -> str:
-    """Return the one ```python block of ``doc`` (a path under the root) containing ``marker``."""
-    blocks = FENCE.findall((ROOT / doc).read_text())
-    [found] = [b for b in blocks if marker in b]
-    return str(found)
 
 
 @dataclass(frozen=True)
@@ -219,6 +209,8 @@ def services() -> Iterator[tuple[Database, str]]:
         client.close()
 
 
+@pytest.mark.redis
+@pytest.mark.postgres
 @pytest.mark.parametrize("setup", SETUPS, ids=[s.name for s in SETUPS])
 def test_a_new_project_built_from_the_docs_works_as_they_say(
     setup: Setup, services: tuple[Database, str], tmp_path: Path

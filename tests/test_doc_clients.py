@@ -1,0 +1,83 @@
+"""The client code the docs show, run as written against the live server.
+
+docs/clients.md's Python client (log in, refresh once on ``token_expired``, log out) and
+docs/keys.md's verifier for other services (PyJWT and the published JWK Set). Each snippet is
+read from its page; the test changes only what the page tells the reader to change (the
+server's address). Time moves with the clock seam, never with sleeps.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+import pytest
+import requests
+
+from jwtauth.conf import conf
+from tests.conftest import PASSWORD
+from tests.snippets import snippet
+
+# The names keys.md's verifier pins are the README's example settings.
+README_ISSUER = "https://mysite.example"
+README_AUDIENCE = "mysite-api"
+
+
+def run(doc: str, marker: str, **replace: str) -> dict[str, Any]:
+    """Run the snippet of ``doc`` holding ``marker``, with ``replace``'s strings replaced."""
+    code = snippet(doc, marker)
+    for old, new in replace.items():
+        assert old in code, f"{doc} no longer shows {old!r}"
+        code = code.replace(old, new)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, doc, "exec"), namespace)  # noqa: S102 - the docs' own code
+    return namespace
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_python_client_refreshes_once_and_logs_out(
+    live_server: Any, user: Any, clock: Any
+) -> None:
+    client_class = run("docs/clients.md", "class Client")["Client"]
+    client = client_class(live_server.url, user.get_username(), PASSWORD)
+    assert client.get("/api/me/").json()["username"] == user.get_username()
+    first = client.access
+
+    clock.shift(conf.ACCESS_TOKEN_LIFETIME.total_seconds() + 1)
+    response = client.get("/api/me/")  # 401 token_expired, one refresh, the same request again
+    assert response.status_code == 200, response.text
+    assert client.access != first
+
+    client.logout()
+    after = client.get("/api/me/")
+    assert (after.status_code, after.json()["error"]) == (401, "token_revoked")
+    client.http.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_another_service_verifies_access_tokens_with_the_jwks(
+    live_server: Any, user: Any, settings: Any, private_keys: dict[str, str]
+) -> None:
+    settings.JWTAUTH_ALGORITHM = "ES256"
+    settings.JWTAUTH_PRIVATE_KEY = private_keys["ES256"]  # docs/keys.md: a path, or the PEM
+    settings.JWTAUTH_ISSUER = README_ISSUER
+    settings.JWTAUTH_AUDIENCE = README_AUDIENCE
+    pair = requests.post(
+        f"{live_server.url}/auth/login/",
+        json={"username": user.get_username(), "password": PASSWORD},
+        timeout=30,
+    ).json()
+    verify = run(
+        "docs/keys.md",
+        "PyJWKClient",
+        **{"https://auth.example": live_server.url},
+    )["verify"]
+
+    claims = verify(pair["access"])
+    assert (claims["sub"], claims["iss"], claims["aud"]) == (
+        str(user.pk),
+        README_ISSUER,
+        README_AUDIENCE,
+    )
+    with pytest.raises(jwt.InvalidTokenError, match="not an access token"):
+        verify(pair["refresh"])
