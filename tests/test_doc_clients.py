@@ -1,9 +1,10 @@
 """The client code the docs show, run as written against the live server.
 
-docs/clients.md's Python client (log in, refresh once on ``token_expired``, log out) and
-docs/keys.md's verifier for other services (PyJWT and the published JWK Set). Each snippet is
-read from its page; the test changes only what the page tells the reader to change (the
-server's address). Time moves with the clock seam, never with sleeps.
+docs/clients.md's Python client (log in, refresh once on ``token_expired``, log out),
+docs/keys.md's verifier for other services (PyJWT and the published JWK Set) and docs/dpop.md's
+httpx client (DPoP-bound tokens). Each snippet is read from its page; the test changes only the
+reader's own values (the server's address, a user, an API path). Time moves with the clock
+seam, never with sleeps.
 """
 
 from __future__ import annotations
@@ -81,3 +82,31 @@ def test_another_service_verifies_access_tokens_with_the_jwks(
     )
     with pytest.raises(jwt.InvalidTokenError, match="not an access token"):
         verify(pair["refresh"])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_httpx_dpop_client_logs_in_and_calls_with_bound_tokens(
+    live_server: Any, user: Any
+) -> None:
+    # docs/dpop.md's client: its address, user and API path are the reader's own; the
+    # answer to its API call is kept to be checked.
+    code = {
+        "https://api.example": live_server.url,
+        '"alice"': repr(user.get_username()),
+        '"..."': repr(PASSWORD),
+        'client.get("/api/items/")': 'response = client.get("/api/me/")',
+    }
+    namespace = run("docs/dpop.md", "DPoPAuth(key)", **code)
+    tokens, auth, response = namespace["tokens"], namespace["auth"], namespace["response"]
+    assert tokens["token_type"] == "DPoP"
+    assert (response.status_code, response.json()["username"]) == (200, user.get_username())
+    assert jwt.decode(tokens["access"], options={"verify_signature": False})["cnf"] == {
+        "jkt": namespace["key"].thumbprint
+    }
+    # The bound token works with the key's proofs only: as a bearer token it is refused.
+    stolen = requests.get(
+        f"{live_server.url}/api/me/",
+        headers={"Authorization": f"Bearer {auth.access_token}"},
+        timeout=30,
+    )
+    assert stolen.status_code == 401
