@@ -175,6 +175,17 @@ def private_keys() -> dict[str, str]:
     }
 
 
+def use_redis(settings: Any, server: RedisServer, **options: Any) -> None:
+    """Make ``server`` the default cache, with the suite's short socket timeouts."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": server.url,
+            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25, **options},
+        }
+    }
+
+
 @pytest.fixture
 def private_redis(tmp_path: Any) -> Iterator[RedisServer]:
     """Start a private Redis the test can kill; stop it afterwards."""

@@ -27,6 +27,7 @@ from jwtauth.cachestate import (
 )
 from jwtauth.exceptions import RevocationUnavailable
 from services import RedisServer, free_port, wait_until
+from tests.conftest import use_redis
 
 LOCMEM = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -106,17 +107,6 @@ def server(tmp_path: Path) -> Iterator[RedisServer]:
     own.stop()
 
 
-def use(settings: Any, server: RedisServer, **options: Any) -> None:
-    """Make ``server`` the default cache, with the suite's short timeouts."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": server.url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25, **options},
-        }
-    }
-
-
 def refused(token: Any) -> bool:
     return revocation.is_revoked(token)
 
@@ -125,7 +115,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_first_use_claims_the_server_with_its_run_id(settings: Any, server: RedisServer) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     assert state_of(server) is None
     assert cachestate.read([token_key("x")]) is not None
     state = state_of(server)
@@ -136,7 +126,7 @@ def test_first_use_claims_the_server_with_its_run_id(settings: Any, server: Redi
 def test_a_lookup_distrusts_a_state_that_does_not_name_the_server(
     settings: Any, server: RedisServer, pair: Any, django_assert_num_queries: Any
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     revocation.check(pair.access_token)
     with django_assert_num_queries(0):
         revocation.check(pair.access_token)
@@ -152,7 +142,7 @@ def test_a_lookup_distrusts_a_state_that_does_not_name_the_server(
 def test_a_restart_from_an_older_snapshot_brings_back_no_revoked_token(
     settings: Any, server: RedisServer, pair: Any
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     assert not refused(pair.access_token)  # "alive" entries are now in Redis
     server.client().save()  # the snapshot a crash will restart from
     sessions.end(pair.access_token)  # answered success: tombstones in Redis, rows in the DB
@@ -171,7 +161,7 @@ def test_a_restart_from_an_older_snapshot_brings_back_no_revoked_token(
 def test_reconnecting_to_a_restarted_server_validates_it_before_trusting_it(
     settings: Any, server: RedisServer, pair: Any, user: Any, django_assert_num_queries: Any
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     other = sessions.start(user)
     assert not refused(other.access_token)
     server.client().save()
@@ -190,7 +180,7 @@ def test_reconnecting_to_a_restarted_server_validates_it_before_trusting_it(
 def test_a_flushed_cache_is_not_trusted_until_repaired(
     settings: Any, server: RedisServer, pair: Any, user: Any
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     dead = sessions.start(user)
     revocation.revoke(dead.access_token)
     assert not refused(pair.access_token)
@@ -208,7 +198,7 @@ def test_a_flushed_cache_is_not_trusted_until_repaired(
 def test_a_fill_from_a_read_older_than_a_revocation_never_lands(
     settings: Any, server: RedisServer, pair: Any, monkeypatch: Any, fault: str
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     token = pair.access_token
     cachestate.read([token_key("x")])  # validated
     read_db = revocation._state_from_db
@@ -238,7 +228,7 @@ def test_a_fill_from_a_read_older_than_a_revocation_never_lands(
 def test_out_of_memory_revocations_delete_instead_and_hold(
     settings: Any, server: RedisServer, pair: Any, caplog: Any, django_assert_num_queries: Any
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     assert not refused(pair.access_token)  # alive entries cached
     client = server.client()
     client.config_set("maxmemory-policy", "noeviction")
@@ -260,7 +250,7 @@ def test_out_of_memory_revocations_delete_instead_and_hold(
 def test_a_read_only_replica_refuses_the_revocation_loudly(
     settings: Any, server: RedisServer, pair: Any, caplog: Any
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     assert not refused(pair.access_token)
     client = server.client()
     # Demoted during a failover: it keeps serving reads, and refuses writes (READONLY).
@@ -283,7 +273,7 @@ def test_a_read_only_replica_refuses_the_revocation_loudly(
 def test_an_unreachable_cache_refuses_the_revocation_and_changes_nothing(
     settings: Any, server: RedisServer, pair: Any
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     assert not refused(pair.access_token)
     server.stop()
     with pytest.raises(RevocationUnavailable):
@@ -300,7 +290,7 @@ def test_a_cache_lost_between_the_commit_and_the_second_write_is_reported(
 ) -> None:
     from django.db import transaction
 
-    use(settings, server)
+    use_redis(settings, server)
     assert not refused(pair.access_token)
     caplog.set_level(logging.ERROR, logger="jwtauth")
 
@@ -320,7 +310,7 @@ def test_a_cache_lost_between_the_commit_and_the_second_write_is_reported(
 def test_a_revocation_waits_for_the_replicas_it_is_told_to(
     settings: Any, server: RedisServer, tmp_path: Path, pair: Any, user: Any
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     settings.JWTAUTH_CACHE_MIN_REPLICAS = 1
     with pytest.raises(RevocationUnavailable):  # no replica acknowledges
         revocation.revoke(pair.access_token)
@@ -385,14 +375,14 @@ def read(*names: str) -> dict[str, bytes]:
 
 
 def test_reads_return_the_raw_values_of_present_keys(settings: Any, server: RedisServer) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     values = {"int": b"1", "k:\u00e9:\u00fc": b"non-ASCII key", "long": b"x" * 100_000}
     names_with(server, values)
     assert read(*values, "missing") == values
 
 
 def test_sequential_lookups_share_one_connection(settings: Any, server: RedisServer) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     names_with(server, {"k": b"1"})
     for _ in range(50):
         assert read("k") == {"k": b"1"}
@@ -402,7 +392,7 @@ def test_sequential_lookups_share_one_connection(settings: Any, server: RedisSer
 def test_a_connection_killed_while_idle_is_replaced_and_validated_again(
     settings: Any, server: RedisServer
 ) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     names_with(server, {"k": b"1"})
     assert read("k") == {"k": b"1"}
     validations = server.calls("evalsha") + server.calls("eval")
@@ -414,7 +404,7 @@ def test_a_connection_killed_while_idle_is_replaced_and_validated_again(
 def test_a_late_reply_is_never_read_by_the_next_lookup(settings: Any, server: RedisServer) -> None:
     import redis
 
-    use(settings, server)
+    use_redis(settings, server)
     names_with(server, {"a": b"1", "b": b"2"})
     store = cachestate.store()
     assert store is not None
@@ -434,7 +424,7 @@ def test_a_late_reply_is_never_read_by_the_next_lookup(settings: Any, server: Re
 def test_threads_never_read_each_others_replies(settings: Any, server: RedisServer) -> None:
     import threading
 
-    use(settings, server)
+    use_redis(settings, server)
     names_with(server, {f"t{n}": str(n).encode() for n in range(8)})
     wrong: list[tuple[int, Any]] = []
 
@@ -457,7 +447,7 @@ def test_threads_never_read_each_others_replies(settings: Any, server: RedisServ
 def test_the_pools_connection_limit_holds(settings: Any, server: RedisServer) -> None:
     import threading
 
-    use(
+    use_redis(
         settings,
         server,
         CONNECTION_POOL_CLASS="redis.BlockingConnectionPool",
@@ -490,7 +480,7 @@ def test_the_pools_connection_limit_holds(settings: Any, server: RedisServer) ->
 def test_a_forked_child_opens_its_own_connection(settings: Any, server: RedisServer) -> None:
     import os
 
-    use(settings, server)
+    use_redis(settings, server)
     names_with(server, {"parent": b"1", "child": b"2"})
     assert read("parent") == {"parent": b"1"}  # a connection is now idle in the pool
     pid = os.fork()
@@ -504,7 +494,7 @@ def test_a_forked_child_opens_its_own_connection(settings: Any, server: RedisSer
 
 
 def test_a_claim_rides_in_the_lookups_round_trip(settings: Any, server: RedisServer) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     names_with(server, {"k": b"1"})
     read("k")  # validated
     before = (server.calls("mget"), server.calls("set"))
@@ -522,7 +512,7 @@ def test_a_claim_rides_in_the_lookups_round_trip(settings: Any, server: RedisSer
 
 
 def test_a_claim_the_cache_could_not_make_stays_unknown(settings: Any, server: RedisServer) -> None:
-    use(settings, server)
+    use_redis(settings, server)
     read("k")
     server.stop()
     claim = cachestate.Claim("jwtauth:once:y", 30)

@@ -16,7 +16,8 @@ import pytest
 import requests
 
 from jwtauth.conf import conf
-from tests.conftest import PASSWORD
+from services import free_port
+from tests.conftest import PASSWORD, use_redis
 from tests.snippets import snippet
 
 # The names keys.md's verifier pins are the README's example settings.
@@ -49,7 +50,7 @@ def test_the_python_client_refreshes_once_and_logs_out(
     assert response.status_code == 200, response.text
     assert client.access != first
 
-    client.logout()
+    assert client.logout() is True
     after = client.get("/api/me/")
     assert (after.status_code, after.json()["error"]) == (401, "token_revoked")
     client.http.close()
@@ -110,3 +111,27 @@ def test_the_httpx_dpop_client_logs_in_and_calls_with_bound_tokens(
         timeout=30,
     )
     assert stolen.status_code == 401
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_the_python_client_reports_a_logout_that_could_not_be_made(
+    live_server: Any, user: Any, settings: Any, private_redis: Any, monkeypatch: Any
+) -> None:
+    use_redis(settings, private_redis)
+    namespace = run("docs/clients.md", "class Client")
+    waits: list[float] = []
+    monkeypatch.setattr(namespace["time"], "sleep", waits.append)  # the clock seam for sleep
+    client = namespace["Client"](live_server.url, user.get_username(), PASSWORD)
+    server = private_redis.client()
+    server.replicaof("127.0.0.1", free_port())  # read-only: no revocation can be put in force
+
+    assert client.logout() is False
+    assert waits == [1, 1]  # Retry-After honoured between the three attempts
+    assert client.get("/api/me/").status_code == 200  # nothing was revoked
+
+    server.replicaof("NO", "ONE")
+    assert client.logout() is True
+    assert client.get("/api/me/").status_code == 401
+    server.close()
+    client.http.close()

@@ -30,6 +30,7 @@ from jwt.api_jws import PyJWS
 from jwtauth import checks, dpop, tokens
 from jwtauth.dpop import jwk, nonces, replay
 from jwtauth.exceptions import NotAuthenticated, ServiceUnavailable, TokenError
+from tests.conftest import use_redis
 from tests.security import forge
 from tests.security.strategies import B64URL
 
@@ -749,13 +750,7 @@ def test_processes_share_the_replay_cache(holder: Holder) -> None:
 @pytest.fixture
 def replay_redis(private_redis: Any, settings: Any) -> Any:
     """Make a private Redis the cache, which the test may stop or freeze."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": private_redis.url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-        }
-    }
+    use_redis(settings, private_redis)
     return private_redis
 
 

@@ -27,7 +27,7 @@ from jwtauth.dpop.client import DPoPKey
 from jwtauth.exceptions import NotAuthenticated, TokenError, TokenRevoked
 from jwtauth.requestauth import RequestAuth
 from services import free_port
-from tests.conftest import bound_access, dpop_headers
+from tests.conftest import bound_access, dpop_headers, use_redis
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
@@ -382,13 +382,7 @@ def test_a_dpop_request_costs_one_redis_round_trip(
 ) -> None:
     # The proof's replay record rides in the revocation lookup's packet: MGET and SET NX are
     # read back from one send, with no command of its own (RFC 9449 §11.1 at no extra trip).
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": private_redis.url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-        }
-    }
+    use_redis(settings, private_redis)
     access = bound_pair.access
     assert (
         client.get("/api/me/", **dpop_headers(dpop_key, "GET", "/api/me/", access)).status_code

@@ -24,6 +24,7 @@ from jwtauth.cachestate import cutoff_key, token_key
 from jwtauth.conf import conf
 from jwtauth.exceptions import RevocationUnavailable, TokenRevoked
 from jwtauth.models import RevokedToken, TokenSession, UserCutoff
+from tests.conftest import use_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,13 +47,7 @@ class RedisServer:
 @pytest.fixture
 def redis_cache(private_redis: Any, settings: Any) -> Iterator[RedisServer]:
     """Make the private Redis the default cache, with the suite's short socket timeouts."""
-    settings.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": private_redis.url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-        }
-    }
+    use_redis(settings, private_redis)
     server = RedisServer(private_redis)
     yield server
     server.client.close()

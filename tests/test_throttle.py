@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from jwtauth import throttle
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, use_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -130,13 +130,7 @@ def test_on_redis_the_window_is_a_ttl_that_failures_do_not_renew(
 def test_a_dead_cache_lets_logins_through_rather_than_failing_them(
     client: Client, user: Any, limits: Any, private_redis: Any
 ) -> None:
-    limits.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": private_redis.url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-        }
-    }
+    use_redis(limits, private_redis)
     private_redis.stop()
     fail(client, 5)  # no 500, and no throttle to be had without its store
     assert attempt(client, password=PASSWORD).status_code == 200
@@ -185,13 +179,7 @@ def test_a_hung_cache_costs_logins_one_timeout_not_one_each(
 ) -> None:
     import time
 
-    limits.CACHES = {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": private_redis.url,
-            "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.25, "SOCKET_TIMEOUT": 0.25},
-        }
-    }
+    use_redis(limits, private_redis)
     limits.JWTAUTH_CACHE_RETRY_AFTER = 30
     attempt(client)  # connected
     private_redis.pause()
